@@ -1,0 +1,89 @@
+"""Staging: one asset per feed, with a blocking check on the share of rejected rows."""
+
+import dagster as dg
+
+from assets.landing import landed_files
+from assets.partitions import daily_partitions, partition_date
+from reconcile.feeds import FEEDS
+from reconcile.pipeline import FeedDay, load_feed_day
+from reconcile.readers import SUPPORTED_FEEDS
+from reconcile.sqlfiles import query_sql_file
+from resources.chartledger import ChartLedgerResource
+
+REJECTED_SHARE_CHECK = "rejected_share_within_threshold"
+
+
+def _failure_sample(chartledger: ChartLedgerResource, result: FeedDay) -> str:
+    """A markdown table of up to 10 rejections of the day (no values: they may hold PHI)."""
+    files = [o.relative_path for o in result.outcomes]
+    if not files:
+        return "No file."
+    with chartledger.open_warehouse().reader() as con:
+        rows = query_sql_file(con, "ops/rejection_sample.sql", {"files": files}).fetchall()
+    if not rows:
+        return "No rejected rows."
+    lines = ["| file | row | check | column | reason |", "|---|---|---|---|---|"]
+    lines += [f"| {f} | {r} | {c} | {col or ''} | {reason} |" for f, r, c, col, reason in rows]
+    return "\n".join(lines)
+
+
+def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
+    feed = FEEDS[feed_name]
+    key = dg.AssetKey(["staging", feed_name])
+
+    @dg.asset(
+        key=key,
+        group_name="staging",
+        partitions_def=daily_partitions,
+        deps=[landed_files],
+        pool="warehouse",
+        kinds={"duckdb", feed.file_format},
+        tags={"source_system": feed.source_system.split(" ")[0].lower()},
+        owners=["team:integration"],
+        description=f"{feed.feed_id} {feed_name} from {feed.source_system}: the day's files "
+        f"({feed.pattern_text}) parsed, validated with pandera and loaded into "
+        f"staging.{feed.staging_table}; rejected rows go to staging.rejected_rows.",
+        check_specs=[dg.AssetCheckSpec(
+            REJECTED_SHARE_CHECK, asset=key, blocking=True,
+            description="Rejected rows stay below the configured share "
+            "(thresholds.rejected_share_threshold, default 5%); otherwise the day's "
+            "reconciliation stops for a person to look.",
+        )],
+    )
+    def _staging(context: dg.AssetExecutionContext, chartledger: ChartLedgerResource):
+        day = partition_date(context)
+        settings = chartledger.settings()
+        with chartledger.open_warehouse().writer() as con:
+            result = load_feed_day(con, settings, feed_name, day, context.run_id)
+        threshold = float(settings.thresholds.rejected_share_threshold)
+        share = result.rejected_share
+        context.log.info("%s %s: %d rows loaded, %d rejected, %d files, missing: %s", feed_name,
+                         day, result.rows_loaded, result.rows_rejected, len(result.outcomes),
+                         ",".join(result.missing) or "none")
+        yield dg.MaterializeResult(metadata={
+            "rows_loaded": result.rows_loaded,
+            "rows_rejected": result.rows_rejected,
+            "files_loaded": result.count("loaded") + result.count("replaced"),
+            "files_skipped": result.count("skipped"),
+            "files_rejected": result.count("rejected"),
+            "files_incomplete": result.count("incomplete"),
+            "missing": ", ".join(result.missing) or "none",
+        })
+        yield dg.AssetCheckResult(
+            check_name=REJECTED_SHARE_CHECK,
+            asset_key=key,
+            passed=share <= threshold,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": result.rows_loaded + result.rows_rejected,
+                "rejected": result.rows_rejected,
+                "rejected_pct": round(100 * share, 3),
+                "threshold_pct": round(100 * threshold, 3),
+                "sample": dg.MetadataValue.md(_failure_sample(chartledger, result)),
+            },
+        )
+
+    return _staging
+
+
+staging_assets = [build_staging_asset(name) for name in SUPPORTED_FEEDS]

@@ -1,0 +1,19 @@
+"""Jobs and schedules."""
+
+import dagster as dg
+
+from assets.partitions import daily_partitions
+
+NIGHTLY_GROUPS = ("landing", "staging", "canonical", "recon")
+
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
+    partitions_def=daily_partitions,
+    description="Land, stage, map and reconcile one business date.",
+)
+
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly_job, hour_of_day=2, minute_of_hour=0,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,77 @@
+"""CSV reader (RFC 4180): BOM stripped, quoted fields and embedded newlines, header checked."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from reconcile.formats.records import BatchBuilder, FileRejected, RecordBatch, RowIssue, clip
+
+
+class HeaderReport:
+    """What the header said compared with the expected columns (extra columns are a warning)."""
+
+    def __init__(self) -> None:
+        self.extra: list[str] = []
+
+    @property
+    def warning(self) -> str | None:
+        return f"extra column(s) ignored: {', '.join(self.extra)}" if self.extra else None
+
+
+def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = None,
+             rename: dict[str, str] | None = None) -> Iterator[RecordBatch]:
+    """Rows of a CSV file with the expected `columns`; row_number counts records, header excluded.
+
+    A missing expected column rejects the file (schema drift); `rename` maps a site's header
+    names onto the reference names first.
+    """
+    builder = BatchBuilder(list(columns))
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise FileRejected("file is empty (no header row)") from None
+            header = [(rename or {}).get(h.strip(), h.strip()) for h in header]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise FileRejected(f"missing column(s): {', '.join(missing)} (schema drift)")
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise FileRejected(f"duplicate column(s) in header: {', '.join(dupes)}")
+            if report is not None:
+                report.extra = [h for h in header if h not in columns]
+            positions = [header.index(c) for c in columns]
+            width = len(header)
+            number = 0
+            while True:
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    number += 1
+                    builder.reject(RowIssue(number, "csv_syntax", None, None,
+                                            f"malformed CSV record: {exc}"))
+                    continue
+                number += 1
+                if len(record) != width:
+                    builder.reject(RowIssue(
+                        number, "field_count", None, clip(",".join(record)),
+                        f"record has {len(record)} fields, header has {width}"
+                        + (" (truncated line?)" if len(record) < width else ""),
+                    ))
+                else:
+                    row = {"row_number": number}
+                    for name, pos in zip(columns, positions, strict=True):
+                        value = record[pos]
+                        row[name] = value if value != "" else None
+                    builder.add(row)
+                if builder.full():
+                    yield builder.cut()
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"file is not valid UTF-8 (byte {exc.start}): wrong encoding") from exc
+    yield from builder.drain()

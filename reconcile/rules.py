@@ -1,0 +1,97 @@
+"""The rule runner: evaluates the catalogue of sql/rules for one as-of date, then the lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tomllib
+from dataclasses import dataclass
+
+import duckdb
+
+from reconcile.config import Thresholds
+from reconcile.sqlfiles import load_sql, query_sql_file, run_sql_file, split_statements, sql_dir
+
+log = logging.getLogger(__name__)
+
+RULE_MARKER = "/*RULE*/"
+SEVERITIES = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    severity: str
+    owner: str
+    description: str
+    sql_file: str
+
+
+def load_catalogue() -> list[Rule]:
+    """The rules registered in sql/rules/catalogue.toml, in catalogue order."""
+    path = sql_dir() / "rules" / "catalogue.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    rules = []
+    for rule_id, meta in data.items():
+        missing = {"severity", "owner", "file", "description"} - set(meta)
+        if missing:
+            raise ValueError(f"rule {rule_id} in {path} lacks {', '.join(sorted(missing))}")
+        if meta["severity"] not in SEVERITIES:
+            raise ValueError(f"rule {rule_id}: severity must be one of {SEVERITIES}")
+        if not (sql_dir() / "rules" / meta["file"]).is_file():
+            raise ValueError(f"rule {rule_id}: sql/rules/{meta['file']} does not exist")
+        rules.append(Rule(rule_id, meta["severity"], meta["owner"], meta["description"],
+                          meta["file"]))
+    return rules
+
+
+def rule_parameters(as_of: dt.date, thresholds: Thresholds) -> dict[str, object]:
+    return {
+        "as_of": as_of,
+        "window_start": as_of - dt.timedelta(days=thresholds.rolling_window_days - 1),
+        "charge_window_days": thresholds.charge_window_days,
+        "late_charge_days": thresholds.late_charge_days,
+        "bill_hold_days": thresholds.bill_hold_days,
+        "dnfb_alert_days": thresholds.dnfb_alert_days,
+        "amount_tolerance": thresholds.amount_tolerance,
+        "gl_tolerance": thresholds.gl_tolerance,
+    }
+
+
+def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thresholds,
+                 rules: list[Rule] | None = None) -> dict[str, int]:
+    """Evaluate every rule as of `as_of` (replacing that date's findings); counts by rule."""
+    rules = rules if rules is not None else load_catalogue()
+    params = rule_parameters(as_of, thresholds)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _sync_catalogue(con, rules)
+        run_sql_file(con, "recon/prepare_window.sql", params)
+        run_sql_file(con, "recon/begin_evaluation.sql",
+                     {**params, "rules": ",".join(r.rule_id for r in rules)})
+        wrapper = load_sql("recon/insert_findings.sql")
+        for rule in rules:
+            rule_sql = split_statements(load_sql(f"rules/{rule.sql_file}"))
+            if len(rule_sql) != 1:
+                raise ValueError(f"sql/rules/{rule.sql_file} must be one SELECT statement")
+            statement = split_statements(wrapper.replace(RULE_MARKER, rule_sql[0]))[0]
+            bound = {**params, "rule_id": rule.rule_id, "severity": rule.severity,
+                     "owner": rule.owner}
+            used = {k: v for k, v in bound.items() if f"${k}" in statement}
+            con.execute(statement, used)
+        found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
+        counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}
+        run_sql_file(con, "recon/refresh_exceptions.sql")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    log.info("evaluated %s: %s", as_of, ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts
+
+
+def _sync_catalogue(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:
+    for rule in rules:
+        run_sql_file(con, "recon/upsert_rule.sql", {
+            "rule_id": rule.rule_id, "severity": rule.severity, "owner": rule.owner,
+            "description": rule.description, "sql_file": rule.sql_file})

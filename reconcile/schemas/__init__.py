@@ -1,0 +1,1 @@
+"""pandera schemas, one DataFrameModel per staging table, over the readers' string columns."""

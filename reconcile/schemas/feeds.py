@@ -1,0 +1,223 @@
+"""DataFrameModels of the feeds, over string columns as the readers yield them.
+
+Types are checked as text (dates, timestamps, decimals) so amounts never pass through floats;
+DuckDB casts the validated text into DECIMAL/DATE/TIMESTAMP on insert.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from reconcile.schemas.checks import (
+    amount_field,
+    date_field,
+    first_occurrence,
+    ordered,
+    quantity_field,
+    timestamp_field,
+)
+
+ADT_EVENTS = ["A01", "A03", "A04", "A08", "A11", "A13"]
+PATIENT_CLASSES = ["I", "O", "E", "R", "P", "B", "N", "U"]  # HL7 table 0004
+FACILITY = r"^[A-Z0-9][A-Z0-9_-]{0,15}$"
+NPI = r"^\d{10}$"
+
+
+class _Strict(pa.DataFrameModel):
+    row_number: Series[int] = pa.Field(ge=1)
+
+    class Config:
+        strict = "filter"  # columns the model does not name are dropped, not an error
+        coerce = False
+
+
+class AdtEvent(_Strict):
+    message_control_id: Series[str] = pa.Field(nullable=False)
+    message_type: Series[str] = pa.Field(str_matches=r"^ADT\^A\d\d$")
+    event_type: Series[str] = pa.Field(isin=ADT_EVENTS)
+    message_at: Series[str] = timestamp_field()
+    event_at: Series[str] = timestamp_field(nullable=True)
+    mrn: Series[str] = pa.Field(nullable=False)
+    account_number: Series[str] = pa.Field(nullable=True)
+    patient_class: Series[str] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
+    location_unit: Series[str] = pa.Field(nullable=True)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    hospital_service: Series[str] = pa.Field(nullable=True)
+    visit_number: Series[str] = pa.Field(nullable=False)
+    admit_at: Series[str] = timestamp_field(nullable=True)
+    discharge_at: Series[str] = timestamp_field(nullable=True)
+
+    @pa.dataframe_check(name="discharge_after_admit",
+                        error="discharge_at: discharge time (PV1-45) is before admit time (PV1-44)")
+    def discharge_after_admit(cls, df: pd.DataFrame) -> pd.Series:
+        return ordered(df["discharge_at"], df["admit_at"])
+
+    @pa.dataframe_check(name="unique_message_control_id",
+                        error="message_control_id: duplicate of an earlier row on (message_control_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["message_control_id"])
+
+
+class Charge(_Strict):
+    message_control_id: Series[str] = pa.Field(nullable=True)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    visit_number: Series[str] = pa.Field(nullable=False)
+    mrn: Series[str] = pa.Field(nullable=True)
+    account_number: Series[str] = pa.Field(nullable=True)
+    ft1_set_id: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{1,6}$")
+    transaction_id: Series[str] = pa.Field(nullable=False)
+    service_date: Series[str] = date_field()
+    post_date: Series[str] = date_field()
+    txn_type: Series[str] = pa.Field(isin=["CG", "CD"])
+    cdm_code: Series[str] = pa.Field(nullable=False)
+    cdm_description: Series[str] = pa.Field(nullable=True)
+    quantity: Series[str] = quantity_field()
+    extended_amount: Series[str] = amount_field()
+    unit_amount: Series[str] = amount_field(nullable=True)
+    department_code: Series[str] = pa.Field(nullable=False)
+    performing_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
+    ordering_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
+    order_number: Series[str] = pa.Field(nullable=True)
+    cpt_hcpcs: Series[str] = pa.Field(nullable=True)
+    modifiers: Series[str] = pa.Field(nullable=True)
+    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+
+    @pa.dataframe_check(name="post_on_or_after_service",
+                        error="post_date: posting date (FT1-5) is before service date (FT1-4)")
+    def post_after_service(cls, df: pd.DataFrame) -> pd.Series:
+        return ordered(df["post_date"], df["service_date"])
+
+    @pa.dataframe_check(name="unique_facility_transaction_id",
+                        error="transaction_id: duplicate of an earlier row on (facility, transaction_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["facility", "transaction_id"])
+
+
+class Procedure(_Strict):
+    resource_id: Series[str] = pa.Field(nullable=False)
+    status: Series[str] = pa.Field(isin=["preparation", "in-progress", "not-done", "on-hold",
+                                         "stopped", "completed", "entered-in-error", "unknown"])
+    cpt_code: Series[str] = pa.Field(nullable=True)
+    cdm_code: Series[str] = pa.Field(nullable=True)
+    mrn: Series[str] = pa.Field(nullable=True)
+    visit_number: Series[str] = pa.Field(nullable=False)
+    performed_at: Series[str] = timestamp_field()
+    performer_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
+    department_code: Series[str] = pa.Field(nullable=True)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+
+    @pa.dataframe_check(name="completed_has_code",
+                        error="cdm_code: a completed Procedure carries neither a CPT nor a CDM coding")
+    def completed_has_code(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["status"] != "completed") | df["cpt_code"].notna() | df["cdm_code"].notna()
+
+    @pa.dataframe_check(name="unique_resource_id",
+                        error="resource_id: duplicate of an earlier row on (resource_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["resource_id"])
+
+
+class MedAdministration(_Strict):
+    resource_id: Series[str] = pa.Field(nullable=False)
+    status: Series[str] = pa.Field(isin=["in-progress", "not-done", "on-hold", "completed",
+                                         "entered-in-error", "stopped", "unknown"])
+    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+    mrn: Series[str] = pa.Field(nullable=True)
+    visit_number: Series[str] = pa.Field(nullable=False)
+    effective_at: Series[str] = timestamp_field()
+    dose_value: Series[str] = quantity_field(nullable=True)
+    dose_unit: Series[str] = pa.Field(nullable=True)
+    order_number: Series[str] = pa.Field(nullable=True)
+    department_code: Series[str] = pa.Field(nullable=True)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+
+    @pa.dataframe_check(name="completed_has_drug_and_dose",
+                        error="ndc: a completed MedicationAdministration needs an NDC and a dose")
+    def completed_has_drug(cls, df: pd.DataFrame) -> pd.Series:
+        done = df["status"] == "completed"
+        return ~done | (df["ndc"].notna() & df["dose_value"].notna())
+
+    @pa.dataframe_check(name="unique_resource_id",
+                        error="resource_id: duplicate of an earlier row on (resource_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["resource_id"])
+
+
+class CaseSupply(_Strict):
+    case_id: Series[str] = pa.Field(nullable=False)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    visit_number: Series[str] = pa.Field(nullable=False)
+    documented_at: Series[str] = timestamp_field()
+    department_code: Series[str] = pa.Field(nullable=False)
+    item_id: Series[str] = pa.Field(nullable=False)
+    quantity: Series[str] = quantity_field()
+    implant_flag: Series[str] = pa.Field(isin=["Y", "N"])
+    serial_number: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="implant_has_serial",
+                        error="serial_number: an implant (Y) needs a serial number")
+    def implant_has_serial(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["implant_flag"] != "Y") | df["serial_number"].notna()
+
+
+class ItemMaster(_Strict):
+    item_id: Series[str] = pa.Field(nullable=False)
+    description: Series[str] = pa.Field(nullable=True)
+    unit: Series[str] = pa.Field(nullable=True)
+    unit_cost: Series[str] = amount_field(nullable=True)
+    category: Series[str] = pa.Field(nullable=True)
+    chargeable: Series[str] = pa.Field(isin=["Y", "N"])
+    implant: Series[str] = pa.Field(isin=["Y", "N"])
+    cdm_code: Series[str] = pa.Field(nullable=True)
+    hcpcs: Series[str] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(isin=["A", "I"])
+
+    @pa.dataframe_check(name="chargeable_has_cdm", error="cdm_code: a chargeable item (Y) needs a cdm_code")
+    def chargeable_has_cdm(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["chargeable"] != "Y") | df["cdm_code"].notna()
+
+    @pa.dataframe_check(name="unique_item_id",
+                        error="item_id: duplicate of an earlier row on (item_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["item_id"])
+
+
+class Chargemaster(_Strict):
+    cdm_code: Series[str] = pa.Field(nullable=False)
+    description: Series[str] = pa.Field(nullable=True)
+    revenue_code: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{3,4}$")
+    cpt_hcpcs: Series[str] = pa.Field(nullable=True)
+    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+    department_code: Series[str] = pa.Field(nullable=True)
+    unit_price: Series[str] = amount_field()
+    gl_revenue_account: Series[str] = pa.Field(str_matches=r"^\d{4}$")
+    effective_from: Series[str] = date_field()
+    effective_to: Series[str] = date_field(nullable=True)
+    status: Series[str] = pa.Field(isin=["A", "I"])
+
+    @pa.dataframe_check(name="effective_range_ordered",
+                        error="effective_to: effective_to is before effective_from")
+    def effective_range(cls, df: pd.DataFrame) -> pd.Series:
+        return ordered(df["effective_to"], df["effective_from"])
+
+    @pa.dataframe_check(name="unique_cdm_code_effective_from",
+                        error="cdm_code: duplicate of an earlier row on (cdm_code, effective_from)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["cdm_code", "effective_from"])
+
+
+class DepartmentMap(_Strict):
+    source_system: Series[str] = pa.Field(nullable=False)
+    source_department_code: Series[str] = pa.Field(nullable=False)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+
+    @pa.dataframe_check(
+        name="unique_department_key",
+        error="source_department_code: duplicate of an earlier row on "
+        "(source_system, source_department_code, facility)",
+    )
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["source_system", "source_department_code", "facility"])

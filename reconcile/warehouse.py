@@ -1,0 +1,107 @@
+"""The DuckDB warehouse file: one writer at a time, connections always closed, schema from sql/ddl."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from reconcile.config import DuckDBSettings
+from reconcile.sqlfiles import run_sql_file, sql_dir
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another ChartLedger process holds the warehouse's writer lock for longer than we wait."""
+
+
+class Warehouse:
+    """Owns the warehouse file. Writers are serialized by an OS file lock beside the file."""
+
+    def __init__(self, path: Path, settings: DuckDBSettings | None = None,
+                 lock_timeout_s: float = 600.0) -> None:
+        self.path = Path(path)
+        self.settings = settings or DuckDBSettings()
+        self.lock_timeout_s = lock_timeout_s
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, held under the writer lock; closed whatever happens."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            con = duckdb.connect(str(self.path))
+            try:
+                self._configure(con)
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (blocks writers while open: analysts use the published copy)."""
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            self._configure(con)
+            yield con
+        finally:
+            con.close()
+
+    def ensure_schema(self) -> None:
+        """Create every schema and table of sql/ddl (idempotent)."""
+        with self.writer() as con:
+            apply_ddl(con)
+
+    def _configure(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"SET memory_limit = '{_checked_size(self.settings.memory_limit)}'")
+        con.execute(f"SET threads = {int(self.settings.threads)}")
+        temp = self.settings.temp_directory or str(self.path.parent / ".duckdb_tmp")
+        # SET takes no bound parameters; both values are checked before they reach SQL.
+        con.execute(f"SET temp_directory = '{_checked_path(temp)}'")
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseBusyError(
+                            f"warehouse {self.path} is being written by another process"
+                        ) from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def apply_ddl(con: duckdb.DuckDBPyConnection) -> None:
+    for path in sorted((sql_dir() / "ddl").glob("*.sql")):
+        run_sql_file(con, f"ddl/{path.name}")
+
+
+def _checked_size(value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value.strip()):
+        raise ValueError(f"duckdb memory_limit {value!r} is not a size like '4GB'")
+    return value.strip()
+
+
+def _checked_path(value: str) -> str:
+    if "'" in value:
+        raise ValueError(f"path {value!r} must not contain a quote")
+    return value

@@ -1,0 +1,79 @@
+-- Reconciliation outputs. `findings` is what each nightly evaluation (as-of date) found;
+-- `exceptions` and `exception_events` are derived from it deterministically, so a rerun of any
+-- day (or the whole range) reproduces them exactly.
+
+CREATE TABLE IF NOT EXISTS recon.rule_catalogue (
+    rule_id     VARCHAR PRIMARY KEY,
+    severity    VARCHAR NOT NULL,
+    owner       VARCHAR NOT NULL,
+    description VARCHAR NOT NULL,
+    sql_file    VARCHAR NOT NULL
+);
+
+-- One row per nightly evaluation: the as-of date and the service-date window it re-reconciled.
+CREATE TABLE IF NOT EXISTS recon.rule_runs (
+    as_of_date    DATE PRIMARY KEY,
+    window_start  DATE NOT NULL,
+    window_end    DATE NOT NULL,
+    rules         VARCHAR NOT NULL      -- comma-separated rule ids evaluated
+);
+
+CREATE TABLE IF NOT EXISTS recon.findings (
+    as_of_date      DATE NOT NULL,
+    exception_id    VARCHAR NOT NULL,
+    rule_id         VARCHAR NOT NULL,
+    severity        VARCHAR NOT NULL,
+    owner           VARCHAR NOT NULL,
+    facility        VARCHAR,
+    department_code VARCHAR,
+    cost_center     VARCHAR,
+    natural_account VARCHAR,
+    visit_number    VARCHAR,
+    cdm_code        VARCHAR,
+    item_or_ndc     VARCHAR,
+    service_date    DATE,
+    scope_date      DATE,              -- the date that puts it inside a run's window (NULL: always)
+    expected_qty    DECIMAL(18,3),
+    actual_qty      DECIMAL(18,3),
+    expected_amount DECIMAL(18,2),
+    actual_amount   DECIMAL(18,2),
+    amount_impact   DECIMAL(18,2),
+    detail          VARCHAR NOT NULL,
+    source_refs     VARCHAR,
+    PRIMARY KEY (as_of_date, exception_id)
+);
+
+CREATE TABLE IF NOT EXISTS recon.exceptions (
+    exception_id    VARCHAR PRIMARY KEY,
+    rule_id         VARCHAR NOT NULL,
+    severity        VARCHAR NOT NULL,
+    owner           VARCHAR NOT NULL,
+    facility        VARCHAR,
+    department_code VARCHAR,
+    cost_center     VARCHAR,
+    natural_account VARCHAR,
+    visit_number    VARCHAR,
+    cdm_code        VARCHAR,
+    item_or_ndc     VARCHAR,
+    service_date    DATE,
+    expected_qty    DECIMAL(18,3),
+    actual_qty      DECIMAL(18,3),
+    expected_amount DECIMAL(18,2),
+    actual_amount   DECIMAL(18,2),
+    amount_impact   DECIMAL(18,2),
+    detail          VARCHAR NOT NULL,
+    source_refs     VARCHAR,
+    first_seen_run  VARCHAR NOT NULL,  -- the nightly run (business date) that first found it
+    last_seen_run   VARCHAR NOT NULL,
+    status          VARCHAR NOT NULL,  -- open | resolved
+    resolved_at     DATE,
+    age_days        INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS recon.exception_events (
+    exception_id VARCHAR NOT NULL,
+    run          VARCHAR NOT NULL,     -- nightly run (business date)
+    event        VARCHAR NOT NULL,     -- opened | seen | resolved | reopened
+    rule_id      VARCHAR NOT NULL,
+    PRIMARY KEY (exception_id, run)
+);

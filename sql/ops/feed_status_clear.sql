@@ -1,0 +1,1 @@
+DELETE FROM ops.feed_status WHERE extract_date = $extract_date AND feed = $feed

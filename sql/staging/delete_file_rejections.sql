@@ -1,0 +1,1 @@
+DELETE FROM staging.rejected_rows WHERE file_name = $file_name
