@@ -54,7 +54,7 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
         day = partition_date(context)
         settings = chartledger.settings()
         with chartledger.open_warehouse().writer() as con:
-            result = load_feed_day(con, settings, feed_name, day, context.run_id)
+            result = load_feed_day(con, settings, feed_name, day, context.run.run_id)
         threshold = float(settings.thresholds.rejected_share_threshold)
         share = result.rejected_share
         context.log.info("%s %s: %d rows loaded, %d rejected, %d files, missing: %s", feed_name,

@@ -2,14 +2,12 @@
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
 
 NIGHTLY_GROUPS = ("landing", "staging", "canonical", "recon")
 
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
-    partitions_def=daily_partitions,
     description="Land, stage, map and reconcile one business date.",
 )
 

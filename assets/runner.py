@@ -67,7 +67,10 @@ def run_range(settings: Settings, start: dt.date, end: dt.date,
         "landing_root": str(settings.landing_root),
         "warehouse": str(settings.warehouse_path),
     }
-    run_config = {"resources": {"chartledger": {"config": resource_config}}}
+    run_config = {
+        "resources": {"chartledger": {"config": resource_config}},
+        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+    }
     Warehouse(settings.warehouse_path, settings.duckdb).ensure_schema()
     outcome = RangeOutcome(dagster_home=home)
     day = start

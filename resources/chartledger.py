@@ -37,10 +37,17 @@ class ChartLedgerResource(dg.ConfigurableResource):
         )
 
     def open_warehouse(self) -> Warehouse:
+        """The warehouse, its schema created on first use in this process."""
         settings = self.settings()
         warehouse = Warehouse(settings.warehouse_path, settings.duckdb)
-        warehouse.ensure_schema()
+        key = str(settings.warehouse_path.resolve())
+        if key not in _SCHEMA_READY:
+            warehouse.ensure_schema()
+            _SCHEMA_READY.add(key)
         return warehouse
+
+
+_SCHEMA_READY: set[str] = set()
 
 
 def resource_from_environment() -> ChartLedgerResource:

@@ -1,0 +1,96 @@
+"""The Dagster code location: the graph's shape, and a day materialized through it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets.definitions import defs
+from reconcile.config import default_settings
+from reconcile.warehouse import Warehouse
+from tests import slice_fixture
+from tests.landing_kit import write_feed_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+EXPECTED_ASSETS = {
+    "landing/landed_files",
+    "staging/adt", "staging/charges", "staging/procedures", "staging/med_administrations",
+    "staging/case_supplies", "staging/item_master", "staging/chargemaster",
+    "staging/department_map",
+    "canonical/canonical_model",
+    "recon/exceptions",
+}
+
+
+def test_graph_snapshot():
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS
+    job = defs.resolve_job_def("nightly")
+    assert job.partitions_def is not None
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    staging = [graph.get(dg.AssetKey(["staging", "charges"]))]
+    checks = [spec for node in staging for spec in node.check_keys]
+    assert [c.name for c in checks] == ["rejected_share_within_threshold"]
+
+
+def test_definitions_validate_command():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+         "-w", "workspace.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+@pytest.fixture()
+def landing(tmp_path):
+    slice_fixture.build(tmp_path / "landing")
+    return tmp_path
+
+
+def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
+    from assets.runner import run_range
+
+    monkeypatch.setenv("DAGSTER_HOME", str(landing / "dh"))
+    settings = default_settings(landing / "landing", landing / "w.duckdb")
+    outcome = run_range(settings, dt.date(2026, 3, 2), dt.date(2026, 3, 3), echo=False)
+    assert outcome.ok
+    instance = dg.DagsterInstance.from_config(str(landing / "dh"))
+    event = instance.get_latest_materialization_event(dg.AssetKey(["staging", "charges"]))
+    assert event is not None
+    meta = event.asset_materialization.metadata
+    assert meta["rows_loaded"].value == 3  # T5 and T6 (one message) + T7 on 03-03
+    assert meta["rows_rejected"].value == 0
+
+
+def test_blocking_check_stops_reconciliation_for_the_day(landing, monkeypatch):
+    from assets.runner import run_range
+
+    monkeypatch.setenv("DAGSTER_HOME", str(landing / "dh"))
+    # 03-03 charges: one of two messages is broken -> 50% rejected, above the 5% threshold
+    write_feed_file(landing / "landing", "ehr/charges/DFT_NORTH_20260303.hl7",
+                    slice_fixture._dft("D3", "202603032300", "N2", slice_fixture._ft1(
+                        1, "T5", "20260302", "20260303", "CG", "310044", "1", "abc", "IMG"))
+                    + slice_fixture._dft("D4", "202603032300", "N1", slice_fixture._ft1(
+                        1, "T7", "20260303", "20260303", "CG", "330120", "1", "1840.00", "SURG")))
+    settings = default_settings(landing / "landing", landing / "w.duckdb")
+    outcome = run_range(settings, dt.date(2026, 3, 3), dt.date(2026, 3, 3), echo=False)
+    assert not outcome.ok
+    assert outcome.days[0].failed_checks == ["staging/charges"]
+    with Warehouse(settings.warehouse_path).reader() as con:
+        evaluated = con.execute("SELECT count(*) FROM recon.rule_runs").fetchone()[0]
+        rejected = con.execute(
+            "SELECT row_number, \"column\" FROM staging.rejected_rows ORDER BY 2").fetchall()
+    assert evaluated == 0  # recon did not run on data that failed its check
+    # the fixture writes the amount into FT1-11 and FT1-12: lazy validation reports both
+    assert rejected == [(1, "extended_amount"), (1, "unit_amount")]
