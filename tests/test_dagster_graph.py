@@ -22,7 +22,9 @@ EXPECTED_ASSETS = {
     "landing/landed_files",
     "staging/adt", "staging/charges", "staging/procedures", "staging/med_administrations",
     "staging/case_supplies", "staging/item_master", "staging/chargemaster",
-    "staging/department_map",
+    "staging/department_map", "staging/cabinet_transactions", "staging/inventory_transactions",
+    "staging/gl_journal_lines", "staging/cost_centers", "staging/billing_accounts",
+    "staging/timecards",
     "canonical/canonical_model",
     "recon/exceptions",
 }

@@ -34,7 +34,8 @@ def iter_ndjson(path: Path) -> Iterator[tuple[int, Any] | RowIssue]:
                 if not text:
                     continue
                 try:
-                    yield number, json.loads(text)
+                    # numbers keep their written digits: amounts never pass through floats
+                    yield number, json.loads(text, parse_float=str)
                 except json.JSONDecodeError as exc:
                     yield RowIssue(number, "json_syntax", None, clip(text),
                                    f"line is not valid JSON: {exc.msg} at column {exc.colno}")

@@ -221,3 +221,136 @@ class DepartmentMap(_Strict):
     )
     def unique_key(cls, df: pd.DataFrame) -> pd.Series:
         return first_occurrence(df, ["source_system", "source_department_code", "facility"])
+
+
+class CabinetTransaction(_Strict):
+    txn_id: Series[str] = pa.Field(nullable=False)
+    txn_at: Series[str] = timestamp_field()
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    cabinet_id: Series[str] = pa.Field(nullable=False)
+    txn_type: Series[str] = pa.Field(isin=["V", "R", "W", "L", "U", "C"])
+    visit_number: Series[str] = pa.Field(nullable=True)
+    mrn: Series[str] = pa.Field(nullable=True)
+    order_number: Series[str] = pa.Field(nullable=True)
+    ndc: Series[str] = pa.Field(str_matches=r"^\d{10,11}$")
+    drug_description: Series[str] = pa.Field(nullable=True)
+    quantity: Series[str] = quantity_field()
+    unit: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    witness_id: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="patient_txn_has_visit",
+                        error="visit_number: a vend, return or waste (V/R/W) needs a visit number")
+    def patient_txn_has_visit(cls, df: pd.DataFrame) -> pd.Series:
+        return ~df["txn_type"].isin(["V", "R", "W"]) | df["visit_number"].notna()
+
+    @pa.dataframe_check(name="unique_txn_id",
+                        error="txn_id: duplicate of an earlier row on (facility, txn_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["facility", "txn_id"])
+
+
+class InventoryTransaction(_Strict):
+    txn_id: Series[str] = pa.Field(nullable=False)
+    txn_at: Series[str] = timestamp_field()
+    txn_type: Series[str] = pa.Field(isin=["ISSUE", "RETURN", "RECEIPT", "ADJUST"])
+    item_id: Series[str] = pa.Field(nullable=False)
+    quantity: Series[str] = pa.Field(decimal_text={"scale": 3, "positive": False})
+    unit: Series[str] = pa.Field(nullable=True)
+    unit_cost: Series[str] = amount_field(nullable=True)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    from_location: Series[str] = pa.Field(nullable=True)
+    department_code: Series[str] = pa.Field(nullable=True)
+    visit_number: Series[str] = pa.Field(nullable=True)
+    case_id: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="unique_txn_id",
+                        error="txn_id: duplicate of an earlier row on (txn_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["txn_id"])
+
+
+class GlJournalLine(_Strict):
+    journal_id: Series[str] = pa.Field(nullable=False)
+    line_number: Series[str] = pa.Field(str_matches=r"^\d{1,9}$")
+    ledger: Series[str] = pa.Field(nullable=True)
+    period: Series[str] = pa.Field(str_matches=r"^\d{4}-(0[1-9]|1[0-2])$")
+    accounting_date: Series[str] = date_field()
+    posted_at: Series[str] = timestamp_field(nullable=True)
+    status: Series[str] = pa.Field(isin=["POSTED", "UNPOSTED", "REVERSED"])
+    source: Series[str] = pa.Field(isin=["REVENUE_INTERFACE", "INVENTORY", "PAYROLL", "AP",
+                                         "MANUAL"])
+    account: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+-"
+                                                r"[A-Za-z0-9]+$")
+    entity: Series[str] = pa.Field(nullable=True)
+    cost_center: Series[str] = pa.Field(nullable=True)
+    natural_account: Series[str] = pa.Field(nullable=True)
+    sub_account: Series[str] = pa.Field(nullable=True)
+    debit: Series[str] = amount_field()
+    credit: Series[str] = amount_field()
+    currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
+    reference: Series[str] = pa.Field(nullable=True)
+    description: Series[str] = pa.Field(nullable=True)
+    updated_at: Series[str] = timestamp_field(nullable=True)
+
+    @pa.dataframe_check(name="unique_journal_line",
+                        error="line_number: duplicate of an earlier row on (journal_id, line_number)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["journal_id", "line_number"])
+
+
+class CostCenter(_Strict):
+    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    name: Series[str] = pa.Field(nullable=True)
+    service_line: Series[str] = pa.Field(nullable=True)
+    natural_account_revenue: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}$")
+    active: Series[str] = pa.Field(isin=["true", "false", "TRUE", "FALSE", "1", "0", "Y", "N"])
+    valid_from: Series[str] = date_field(nullable=True)
+    valid_to: Series[str] = date_field(nullable=True)
+
+    @pa.dataframe_check(name="unique_cost_center",
+                        error="cost_center: duplicate of an earlier row on (cost_center, valid_from)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["cost_center", "valid_from"])
+
+
+class BillingAccount(_Strict):
+    visit_number: Series[str] = pa.Field(nullable=False)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    mrn: Series[str] = pa.Field(nullable=True)
+    account_number: Series[str] = pa.Field(nullable=True)
+    patient_class: Series[str] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
+    admit_date: Series[str] = date_field(nullable=True)
+    discharge_date: Series[str] = date_field(nullable=True)
+    account_status: Series[str] = pa.Field(isin=["OPEN", "DNFB", "BILLED", "CLOSED"])
+    final_bill_date: Series[str] = date_field(nullable=True)
+    total_charges: Series[str] = amount_field()
+
+    @pa.dataframe_check(name="discharge_after_admit",
+                        error="discharge_date: discharge date is before admit date")
+    def discharge_after_admit(cls, df: pd.DataFrame) -> pd.Series:
+        return ordered(df["discharge_date"], df["admit_date"])
+
+    @pa.dataframe_check(name="unique_visit",
+                        error="visit_number: duplicate of an earlier row on (facility, visit_number)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["facility", "visit_number"])
+
+
+class Timecard(_Strict):
+    timecard_id: Series[str] = pa.Field(nullable=False)
+    employee_id: Series[str] = pa.Field(nullable=False)
+    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+    work_date: Series[str] = date_field()
+    pay_code: Series[str] = pa.Field(isin=["REG", "OT", "PTO", "CALL"])
+    hours: Series[str] = pa.Field(decimal_text={"scale": 2, "positive": False})
+    hourly_rate: Series[str] = amount_field()
+    approved: Series[str] = pa.Field(isin=["true", "false"])
+    updated_at: Series[str] = timestamp_field(nullable=True)
+
+    @pa.dataframe_check(name="unique_timecard",
+                        error="timecard_id: duplicate of an earlier row on (timecard_id)")
+    def unique_key(cls, df: pd.DataFrame) -> pd.Series:
+        return first_occurrence(df, ["timecard_id"])
