@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.landing import landed_files
 from assets.partitions import daily_partitions, partition_date
+from reconcile.audit import StepAudit, started_by
 from reconcile.feeds import FEEDS
 from reconcile.pipeline import FeedDay, load_feed_day
 from reconcile.readers import SUPPORTED_FEEDS
@@ -53,8 +54,16 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
     def _staging(context: dg.AssetExecutionContext, chartledger: ChartLedgerResource):
         day = partition_date(context)
         settings = chartledger.settings()
+        audit = StepAudit(context.run.run_id, context.partition_key, f"staging/{feed_name}",
+                          started_by(context.run.tags))
         with chartledger.open_warehouse().writer() as con:
             result = load_feed_day(con, settings, feed_name, day, context.run.run_id)
+            audit.inputs = [{"file": o.relative_path, "outcome": o.outcome, "rows": o.rows_loaded,
+                             "rejected": o.rows_rejected, "sha256": o.sha256}
+                            for o in result.outcomes]
+            audit.outputs = {f"staging.{feed.staging_table}": result.rows_loaded,
+                             "staging.rejected_rows": result.rows_rejected}
+            audit.write(con)
         threshold = float(settings.thresholds.rejected_share_threshold)
         share = result.rejected_share
         context.log.info("%s %s: %d rows loaded, %d rejected, %d files, missing: %s", feed_name,

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-
 NIGHTLY_GROUPS = ("landing", "staging", "canonical", "recon")
 
 nightly_job = dg.define_asset_job(

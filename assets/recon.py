@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.canonical import canonical_model
 from assets.partitions import daily_partitions, partition_date
+from reconcile.audit import StepAudit, started_by
 from reconcile.pipeline import reconcile_day
 from reconcile.sqlfiles import query_sql_file
 from resources.chartledger import ChartLedgerResource
@@ -24,9 +25,14 @@ def exceptions(context: dg.AssetExecutionContext,
                chartledger: ChartLedgerResource) -> dg.MaterializeResult:
     day = partition_date(context)
     settings = chartledger.settings()
+    audit = StepAudit(context.run.run_id, context.partition_key, "recon/exceptions",
+                      started_by(context.run.tags))
     with chartledger.open_warehouse().writer() as con:
         found = reconcile_day(con, settings, day)
         open_rows = query_sql_file(con, "recon/open_summary.sql").fetchall()
+        audit.outputs = {"recon.findings": sum(found.values()),
+                         "recon.exceptions(open)": sum(int(r[1]) for r in open_rows)}
+        audit.write(con)
     context.log.info("%s: %s", day, ", ".join(f"{k}={v}" for k, v in found.items()))
     return dg.MaterializeResult(metadata={
         "found_today": dg.MetadataValue.json(found),

@@ -36,6 +36,7 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_rejected: int = 0
     reason: str | None = None
+    sha256: str | None = None
 
 
 def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
@@ -48,12 +49,12 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
     for sha, outcome, rows_loaded, rows_rejected in history:
         if sha == landed.sha256 and outcome in DONE:
             return FileOutcome(name, feed, landed.facility, "skipped", rows_loaded or 0,
-                               rows_rejected or 0, f"already {outcome}")
+                               rows_rejected or 0, f"already {outcome}", landed.sha256)
     if not landed.complete:
         if not any(sha == landed.sha256 for sha, *_ in history):
             _record(con, landed, "incomplete", None, None, "no control file yet", run_id, now)
         return FileOutcome(name, feed, landed.facility, "incomplete",
-                           reason="no control file yet (still being written)")
+                           reason="no control file yet (still being written)", sha256=landed.sha256)
     redelivery = any(outcome in ("loaded", "replaced") for _, outcome, _, _ in history)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -74,7 +75,7 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
         con.execute("ROLLBACK")
         raise
     log.info("loaded %s: %d rows, %d rejected", name, loaded, rejected)
-    return FileOutcome(name, feed, landed.facility, outcome, loaded, rejected)
+    return FileOutcome(name, feed, landed.facility, outcome, loaded, rejected, None, landed.sha256)
 
 
 def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
@@ -152,7 +153,7 @@ def _reject_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, reason: str
     _record(con, landed, "rejected", 0, None, reason, run_id, now)
     con.execute("COMMIT")
     return FileOutcome(landed.relative_path, landed.feed.name, landed.facility, "rejected",
-                       reason=reason)
+                       reason=reason, sha256=landed.sha256)
 
 
 def _record(con: duckdb.DuckDBPyConnection, landed: LandedFile, outcome: str,

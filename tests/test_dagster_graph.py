@@ -73,6 +73,17 @@ def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
     meta = event.asset_materialization.metadata
     assert meta["rows_loaded"].value == 3  # T5 and T6 (one message) + T7 on 03-03
     assert meta["rows_rejected"].value == 0
+    with Warehouse(settings.warehouse_path).reader() as con:
+        audit = con.execute(
+            "SELECT partition_key, started_by, inputs, outputs, outcome FROM ops.run_log "
+            "WHERE step = 'staging/charges' ORDER BY partition_key").fetchall()
+        steps = con.execute("SELECT count(DISTINCT step) FROM ops.run_log").fetchone()[0]
+    assert steps == len(EXPECTED_ASSETS) - 1  # every step but the landing listing writes a row
+    assert [(a[0], a[1], a[4]) for a in audit] == [("2026-03-02", "cli", "success"),
+                                                   ("2026-03-03", "cli", "success")]
+    assert '"file": "ehr/charges/DFT_NORTH_20260303.hl7"' in audit[1][2]
+    assert '"sha256": "' in audit[1][2]
+    assert '"staging.charges": 3' in audit[1][3]
 
 
 def test_blocking_check_stops_reconciliation_for_the_day(landing, monkeypatch):
