@@ -35,6 +35,7 @@ class LandedFile:
     sha256: str
     control: ControlFile | None
     control_error: str | None = None
+    control_sha256: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -88,8 +89,9 @@ def discover(landing_root: Path, extract_date: dt.date,
         if named is None or named.extract_date != extract_date or named.feed.name not in wanted:
             continue
         control_path = path.with_name(path.name + CONTROL_SUFFIX)
-        control, control_error = None, None
+        control, control_error, control_sha = None, None, None
         if control_path.is_file():
+            control_sha = sha256_of(control_path)
             try:
                 control = read_control(control_path, path.name)
             except ValueError as exc:
@@ -97,7 +99,7 @@ def discover(landing_root: Path, extract_date: dt.date,
         found.append(LandedFile(
             feed=named.feed, relative_path=relative, path=path, extract_date=extract_date,
             facility=named.facility, size_bytes=path.stat().st_size, sha256=sha256_of(path),
-            control=control, control_error=control_error,
+            control=control, control_error=control_error, control_sha256=control_sha,
         ))
     return found
 

@@ -14,7 +14,7 @@ from reconcile.landing import LandedFile, discover, facilities_in
 from reconcile.readers import SUPPORTED_FEEDS
 from reconcile.rules import evaluate_day
 from reconcile.sqlfiles import run_sql_file, sql_dir
-from reconcile.staging import FileOutcome, load_landed_file
+from reconcile.staging import LOADED, FileOutcome, load_landed_file
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def load_feed_day(con: duckdb.DuckDBPyConnection, settings: Settings, feed_name:
         if not mine:
             result.missing.append(facility)
             status = "missing"
-        elif any(o.outcome in ("loaded", "replaced", "skipped") for o in mine):
+        elif any(o.outcome in LOADED or o.previous in LOADED for o in mine):
             status = "arrived"
         elif any(o.outcome == "incomplete" for o in mine):
             status = "incomplete"

@@ -22,7 +22,7 @@ from reconcile.validation import validate_batch
 
 log = logging.getLogger(__name__)
 
-DONE = ("loaded", "replaced", "rejected")
+LOADED = ("loaded", "replaced")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class FileOutcome:
     rows_rejected: int = 0
     reason: str | None = None
     sha256: str | None = None
+    previous: str | None = None  # for `skipped`: what was decided about this version before
 
 
 def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
@@ -46,16 +47,20 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
     name = landed.relative_path
     feed = landed.feed.name
     history = query_sql_file(con, "ops/manifest_lookup.sql", {"file_name": name}).fetchall()
-    for sha, outcome, rows_loaded, rows_rejected in history:
-        if sha == landed.sha256 and outcome in DONE:
+    for sha, outcome, rows_loaded, rows_rejected, control_sha in history:
+        # a loaded version is final; a rejected one is judged again when its control file changes
+        same_verdict = outcome in LOADED or (
+            outcome == "rejected" and control_sha == landed.control_sha256)
+        if sha == landed.sha256 and same_verdict:
             return FileOutcome(name, feed, landed.facility, "skipped", rows_loaded or 0,
-                               rows_rejected or 0, f"already {outcome}", landed.sha256)
+                               rows_rejected or 0, f"already {outcome}", landed.sha256, outcome)
     if not landed.complete:
         if not any(sha == landed.sha256 for sha, *_ in history):
             _record(con, landed, "incomplete", None, None, "no control file yet", run_id, now)
         return FileOutcome(name, feed, landed.facility, "incomplete",
                            reason="no control file yet (still being written)", sha256=landed.sha256)
-    redelivery = any(outcome in ("loaded", "replaced") for _, outcome, _, _ in history)
+    redelivery = any(sha != landed.sha256 and outcome in LOADED
+                     for sha, outcome, *_ in history)
     con.execute("BEGIN TRANSACTION")
     try:
         loaded, rejected = _load_rows(con, landed, run_id, now)
@@ -100,8 +105,7 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
     records: set[int] = set()
     loaded = rejected_rows = 0
     for batch in READERS[feed.name](landed.path, report):
-        valid, issues = validate_batch(batch.frame, model)
-        issues = batch.issues + issues
+        valid, issues, bad_rows = validate_batch(batch.frame, model)
         records.update(batch.frame["row_number"].tolist())
         records.update(i.row_number for i in batch.issues)
         if not valid.empty:
@@ -115,9 +119,11 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
             finally:
                 con.unregister("batch")
             loaded += len(valid)
+        issues = batch.issues + issues
         if issues:
             _quarantine(con, issues, params)
-            rejected_rows += len({i.row_number for i in issues})
+            # rows the reader could not parse count once per record; validated rows once each
+            rejected_rows += len({i.row_number for i in batch.issues}) + bad_rows
     if len(records) != landed.control.rows:
         raise FileRejected(
             f"row count mismatch: control file says {landed.control.rows}, file has "
@@ -162,7 +168,7 @@ def _record(con: duckdb.DuckDBPyConnection, landed: LandedFile, outcome: str,
     run_sql_file(con, "ops/manifest_record.sql", {
         "file_name": landed.relative_path, "feed": landed.feed.name, "facility": landed.facility,
         "extract_date": landed.extract_date.isoformat(), "size_bytes": landed.size_bytes,
-        "sha256": landed.sha256,
+        "sha256": landed.sha256, "control_sha256": landed.control_sha256,
         "rows_declared": landed.control.rows if landed.control else None,
         "rows_loaded": rows_loaded, "rows_rejected": rows_rejected, "outcome": outcome,
         "reason": reason, "run_id": run_id, "recorded_at": now.isoformat(),

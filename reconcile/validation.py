@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import pandas as pd
 import pandera.pandas as pa
 
-from reconcile.formats.records import RowIssue, clip
+from reconcile.formats.records import LOCATOR, RowIssue, clip
+
+_SENTENCES = {
+    "iso_date": "is not a real date written YYYY-MM-DD",
+    "iso_timestamp": "is not a real timestamp written YYYY-MM-DDTHH:MM[:SS]",
+    "decimal_text": "is not a decimal number of the allowed precision",
+    "str_matches": "does not have the expected format",
+    "isin": "is not one of the allowed codes",
+    "greater_than_or_equal_to": "is below the allowed minimum",
+}
+
+
+@cache
+def _row_check_names(model: type[pa.DataFrameModel]) -> dict[str, str]:
+    """Error text -> check name of the model's row-level (dataframe) checks."""
+    return {str(c.error): str(c.name) for c in model.to_schema().checks}
 
 
 def validate_batch(frame: pd.DataFrame, model: type[pa.DataFrameModel]
-                   ) -> tuple[pd.DataFrame, list[RowIssue]]:
-    """Valid rows (model columns only) and one RowIssue per failed check of each bad row."""
+                   ) -> tuple[pd.DataFrame, list[RowIssue], int]:
+    """Valid rows (model columns only), one RowIssue per failed check, and the bad row count."""
     columns = list(model.to_schema().columns)
     if frame.empty:
-        return frame.reindex(columns=columns), []
+        return frame.reindex(columns=columns), [], 0
     try:
-        return model.validate(frame, lazy=True)[columns], []
+        return model.validate(frame, lazy=True)[columns], [], 0
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
+    names = _row_check_names(model)
     issues: list[RowIssue] = []
     bad: set[int] = set()
     row_numbers = frame["row_number"]
+    locators = frame[LOCATOR] if LOCATOR in frame.columns else None
     seen: set[tuple[int, str]] = set()
     for case in cases.itertuples(index=False):
         index = case.index
@@ -35,28 +54,30 @@ def validate_batch(frame: pd.DataFrame, model: type[pa.DataFrameModel]
             if (index, check) in seen or (named in frame.columns and column != named):
                 continue
             seen.add((index, check))
-        value = None if case.failure_case is None or pd.isna(case.failure_case) else case.failure_case
+        value = case.failure_case
+        value = None if value is None or pd.isna(value) else value
         bad.add(index)
+        where = f"{locators.loc[index]}: " if locators is not None else ""
         issues.append(RowIssue(
             row_number=int(row_numbers.loc[index]),
-            check=_check_name(check),
+            check=names.get(check, _base_name(check)),
             column=str(column) if column is not None else None,
             value=clip(value),
-            reason=_reason(check, column, value),
+            reason=where + _reason(check, column),
         ))
     valid = frame.drop(index=list(bad))[columns]
-    return valid, issues
+    return valid, issues, len(bad)
 
 
-def _check_name(check: str) -> str:
-    named, sep, _ = check.partition(":")
-    return named.strip() if sep else check
+def _base_name(check: str) -> str:
+    return check.split("(", 1)[0]
 
 
-def _reason(check: str, column: object, value: object) -> str:
+def _reason(check: str, column: object) -> str:
     if check == "not_nullable":
         return f"required field {column} is empty"
     named, sep, message = check.partition(":")
-    if sep:
+    if sep and "(" not in named:
         return message.strip()
-    return f"{column} fails {check}"
+    sentence = _SENTENCES.get(_base_name(check))
+    return f"{column} {sentence}" if sentence else f"{column} fails {check}"

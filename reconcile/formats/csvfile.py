@@ -57,6 +57,8 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
                     builder.reject(RowIssue(number, "csv_syntax", None, None,
                                             f"malformed CSV record: {exc}"))
                     continue
+                if not record:  # a blank line is not a record
+                    continue
                 number += 1
                 if len(record) != width:
                     builder.reject(RowIssue(

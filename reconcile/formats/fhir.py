@@ -87,6 +87,8 @@ def _start(resource: dict[str, Any], instant: str, period: str) -> str | None:
 def procedure_row(res: dict[str, Any]) -> dict[str, Any]:
     performer = None
     performers = res.get("performer") or []
+    if not isinstance(performers, list):
+        raise TypeError("performer must be a list")
     if performers and isinstance(performers[0], dict):
         actor = performers[0].get("actor") or {}
         performer = (actor.get("identifier") or {}).get("value") if isinstance(actor, dict) else None
@@ -139,7 +141,7 @@ def _read_resources(path: Path, resource_type: str, columns: list[str],
             continue
         try:
             row = to_row(res)
-        except (AttributeError, TypeError) as exc:
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
             builder.reject(RowIssue(number, "fhir_structure", None, clip(res.get("id")),
                                     f"unexpected {resource_type} structure: {exc}"))
             continue

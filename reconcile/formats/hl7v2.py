@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconcile.formats.records import BatchBuilder, FileRejected, RecordBatch, RowIssue, clip
+from reconcile.formats.records import (
+    LOCATOR,
+    BatchBuilder,
+    FileRejected,
+    RecordBatch,
+    RowIssue,
+    clip,
+)
 
 ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
 _HEX_ESCAPE = re.compile(r"^X([0-9A-Fa-f]{2})+$")
@@ -148,8 +155,8 @@ def hl7_timestamp(value: str | None) -> str | None:
     """HL7 DTM (YYYYMMDD[HHMM[SS]][+ZZZZ]) to ISO 8601 local time; the raw text when malformed."""
     if value is None:
         return None
-    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(?:(\d{2})(?:\.\d+)?)?)?([+-]\d{4})?",
-                     value)
+    m = re.fullmatch(
+        r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d+)?)?)?)?([+-]\d{4})?", value)
     if not m:
         return value
     y, mo, d, hh, mm, ss, _ = m.groups()
@@ -248,9 +255,10 @@ def read_charges(path: Path) -> Iterator[RecordBatch]:
             "mrn": msg.value(pid, 3, 1, 1),
             "account_number": msg.value(pid, 18),
         }
-        for ft1 in ft1s:
+        for position, ft1 in enumerate(ft1s, start=1):
             builder.add({
                 **common,
+                LOCATOR: f"FT1 #{position}",
                 "ft1_set_id": msg.value(ft1, 1),
                 "transaction_id": msg.value(ft1, 2),
                 "service_date": hl7_date(msg.value(ft1, 4)),

@@ -10,6 +10,7 @@ import pandas as pd
 
 BATCH_ROWS = 50_000
 MAX_VALUE_CHARS = 200
+LOCATOR = "_locator"  # optional column: where inside a record a row sits (e.g. "FT1 #2")
 
 
 class FileRejected(Exception):
@@ -58,7 +59,9 @@ class BatchBuilder:
         return len(self.rows) + len(self.issues) >= BATCH_ROWS
 
     def cut(self) -> RecordBatch:
-        frame = pd.DataFrame(self.rows, columns=["row_number", *self.columns], dtype=object)
+        extra = [LOCATOR] if self.rows and LOCATOR in self.rows[0] else []
+        frame = pd.DataFrame(self.rows, columns=["row_number", *self.columns, *extra],
+                             dtype=object)
         frame["row_number"] = frame["row_number"].astype("int64")
         batch = RecordBatch(frame=frame, issues=self.issues)
         self.rows, self.issues = [], []

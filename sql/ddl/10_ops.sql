@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS ops.file_manifest (
     extract_date   DATE NOT NULL,
     size_bytes     BIGINT NOT NULL,
     sha256         VARCHAR NOT NULL,
+    control_sha256 VARCHAR,            -- of the .ctl file judged with it
     rows_declared  BIGINT,             -- from the control file
     rows_loaded    BIGINT,
     rows_rejected  BIGINT,
