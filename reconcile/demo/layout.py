@@ -22,11 +22,6 @@ DEPARTMENT_MAP_COLUMNS = ("source_system", "source_department_code", "facility",
 BILLING_COLUMNS = ("visit_number", "facility", "mrn", "account_number", "patient_class",
                    "admit_date", "discharge_date", "account_status", "final_bill_date",
                    "total_charges")
-GL_FIELDS = ("journal_id", "line_number", "ledger", "period", "accounting_date", "posted_at",
-             "status", "source", "account", "debit", "credit", "currency", "reference",
-             "description", "updated_at")
-TIMECARD_FIELDS = ("timecard_id", "employee_id", "facility", "cost_center", "work_date",
-                   "pay_code", "hours", "hourly_rate", "approved", "updated_at")
 TRUTH_COLUMNS = ("rule_id", "facility", "visit_number", "cdm_code", "item_or_ndc", "service_date",
                  "cost_center", "natural_account", "department_code", "case_id",
                  "transaction_id", "detectable_from")

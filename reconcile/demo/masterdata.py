@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import catalog
+from .rand import stream
 from .writers import CSV_EOL, hl7_escape, money, q
 
 _CENT = Decimal("0.01")
 _QUARTER = Decimal("0.25")
 COST_CENTER_BLOCKS = (6, 7, 8, 9, 1, 2, 3, 4, 5)
 UNIT_DEPARTMENTS = ("ED", "MED", "ICU", "PEDS", "SURG")
+_LATERAL_PARTS = ("KNEE", "ANKLE", "FOOT", "WRIST", "HAND", "SHOULDER", "ELBOW", "FOREARM", "HIP")
 
 
 @dataclass(slots=True, eq=False)
@@ -42,9 +44,12 @@ class CdmEntry:
     new_price: Decimal | None = None
     in_master: bool = True
     ft1_code: str = ""  # escaped `code^description^CDM`
+    lateral: bool = False  # documented with an LT/RT modifier
 
     def __post_init__(self) -> None:
         self.ft1_code = f"{self.code}^{hl7_escape(self.description)}^CDM"
+        self.lateral = self.description.startswith(("XR", "MRI")) and any(
+            part in self.description for part in _LATERAL_PARTS)
 
     def price_on(self, day: dt.date) -> Decimal:
         """Chargemaster unit price in effect on `day`."""
@@ -181,7 +186,7 @@ class MasterData:
         for code in facilities:
             if not code.isalnum() or code.upper() != code:
                 raise ValueError(f"facility code must be upper-case letters/digits: {code!r}")
-        rng = random.Random(f"{seed}|master")
+        rng = stream(seed, "master")
         self.start, self.end = start, end
         self.base_date = dt.date(start.year, 1, 1)
         self.departments = {d[0]: d for d in catalog.DEPARTMENTS}
@@ -350,20 +355,16 @@ class MasterData:
         rng.shuffle(fac.unmapped_pool)
         return fac
 
-    def maps_department(self, fac: Facility, dept: str) -> str | None:
-        """Cost center of an EHR department at a facility, None when the map lacks it."""
-        return fac.cost_centers.get(dept)
-
     # -- snapshot rows ------------------------------------------------------------------------
     def _static_rows(self) -> None:
         base = self.base_date.isoformat()
         rows = []
         for fac in self.facilities:
-            for dept, offset, name, line, acct in catalog.DEPARTMENTS:
+            for dept, _offset, name, line, acct in catalog.DEPARTMENTS:
                 cc = fac.cost_centers.get(dept)
                 if cc:
                     rows.append(f"{cc},{fac.code},{q(name)},{line},{acct},true,{base},{CSV_EOL}")
-            for (offset, name, line), cc in zip(catalog.SUPPORT_COST_CENTERS,
+            for (_offset, name, line), cc in zip(catalog.SUPPORT_COST_CENTERS,
                                                 fac.support_cost_centers, strict=True):
                 rows.append(f"{cc},{fac.code},{q(name)},{line},,true,{base},{CSV_EOL}")
             _o, name, line = catalog.RETIRED_COST_CENTER
@@ -381,7 +382,8 @@ class MasterData:
         """Full chargemaster snapshot as known on `day` (price-change rows from their date)."""
         rows = []
         for e in self.cdm_entries:
-            head = f"{e.code},{q(e.description)},{e.revenue_code},{e.cpt_hcpcs},{e.ndc},{e.department},"
+            head = (f"{e.code},{q(e.description)},{e.revenue_code},{e.cpt_hcpcs},{e.ndc},"
+                    f"{e.department},")
             eff_to = e.effective_to.isoformat() if e.effective_to else ""
             if e.change_date is not None and day >= e.change_date:
                 old_to = (e.change_date - dt.timedelta(days=1)).isoformat()

@@ -60,6 +60,7 @@ class Visit:
     posted_total: Decimal = ZERO
     billing_offset: Decimal = ZERO
     retire_date: dt.date | None = None
+    admit_hl7: str = ""  # PV1-44
     pv1: str = ""  # PV1 segment without admit/discharge times
     pid: str = ""  # PID segment
 
@@ -80,7 +81,7 @@ class ExpectedKey:
     order_no: str
     modifiers: list[str] = field(default_factory=list)
     ndc: str = ""
-    withdrawn: int = 0  # procedures of this key withdrawn later (entered-in-error)
+    withdrawn: list[str] = field(default_factory=list)  # re-sent entered-in-error resources
     force_lag0: bool = False  # defect keys post on the service date
     plain: bool = True  # eligible for a charge-key defect
 

@@ -79,22 +79,9 @@ def hl7_escape(text: str) -> str:
     return text
 
 
-def ndjson(obj: object) -> str:
-    """One compact JSON line."""
-    return json.dumps(obj, separators=(",", ":")) + "\n"
-
-
 def money(amount: Decimal) -> str:
     """Amount as a decimal string with exactly 2 decimals."""
     return f"{amount:.2f}"
-
-
-def qty_text(value: Decimal | int) -> str:
-    """Quantity as the shortest exact decimal string (`1`, `0.5`)."""
-    if isinstance(value, int):
-        return str(value)
-    text = format(value.normalize(), "f")
-    return text
 
 
 class DateText:
