@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -89,6 +90,7 @@ class Settings:
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     outputs_dir: Path | None = None
     source_path: Path | None = None
+    pay_period_first_end: dt.date = dt.date(2026, 1, 10)  # any pay-period end (a Saturday)
 
     @property
     def outputs(self) -> Path:
@@ -152,6 +154,8 @@ def settings_from_mapping(
         ),
         outputs_dir=_resolve(base, outputs) if outputs else None,
         source_path=source,
+        pay_period_first_end=_date(main.get("pay_period_first_end", "2026-01-10"),
+                                   "pay_period_first_end"),
     )
 
 
@@ -169,6 +173,7 @@ def render_settings(settings: Settings) -> str:
         f'landing_root = "{settings.landing_root}"',
         f'warehouse = "{settings.warehouse_path}"',
         "facilities = [" + ", ".join(f'"{f}"' for f in settings.facilities) + "]",
+        f"pay_period_first_end = {settings.pay_period_first_end.isoformat()}",
         "",
         "[thresholds]",
     ]
@@ -193,6 +198,15 @@ def render_settings(settings: Settings) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _date(value: object, what: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{what} {value!r} is not a date YYYY-MM-DD") from exc
 
 
 def _resolve(base: Path, value: str) -> Path:

@@ -97,4 +97,5 @@ def refresh_canonical(con: duckdb.DuckDBPyConnection) -> None:
 def reconcile_day(con: duckdb.DuckDBPyConnection, settings: Settings,
                   day: dt.date) -> dict[str, int]:
     """Evaluate the rule catalogue as of `day` and refresh the exception lifecycle."""
-    return evaluate_day(con, day, settings.thresholds)
+    return evaluate_day(con, day, settings.thresholds,
+                        pay_period_anchor=settings.pay_period_first_end)

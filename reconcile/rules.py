@@ -10,11 +10,19 @@ from dataclasses import dataclass
 import duckdb
 
 from reconcile.config import Thresholds
-from reconcile.sqlfiles import load_sql, query_sql_file, run_sql_file, split_statements, sql_dir
+from reconcile.sqlfiles import (
+    bound_parameters,
+    load_sql,
+    query_sql_file,
+    run_sql_file,
+    split_statements,
+    sql_dir,
+)
 
 log = logging.getLogger(__name__)
 
 RULE_MARKER = "/*RULE*/"
+DEFAULT_PAY_PERIOD_ANCHOR = dt.date(2026, 1, 10)  # the demo system's first pay-period end
 SEVERITIES = ("high", "medium", "low")
 
 
@@ -25,6 +33,7 @@ class Rule:
     owner: str
     description: str
     sql_file: str
+    row_severity: bool = False
 
 
 def load_catalogue() -> list[Rule]:
@@ -41,12 +50,14 @@ def load_catalogue() -> list[Rule]:
         if not (sql_dir() / "rules" / meta["file"]).is_file():
             raise ValueError(f"rule {rule_id}: sql/rules/{meta['file']} does not exist")
         rules.append(Rule(rule_id, meta["severity"], meta["owner"], meta["description"],
-                          meta["file"]))
+                          meta["file"], bool(meta.get("row_severity", False))))
     return rules
 
 
-def rule_parameters(as_of: dt.date, thresholds: Thresholds) -> dict[str, object]:
+def rule_parameters(as_of: dt.date, thresholds: Thresholds,
+                    pay_period_anchor: dt.date = DEFAULT_PAY_PERIOD_ANCHOR) -> dict[str, object]:
     return {
+        "pay_period_anchor": pay_period_anchor,
         "as_of": as_of,
         "window_start": as_of - dt.timedelta(days=thresholds.rolling_window_days - 1),
         "charge_window_days": thresholds.charge_window_days,
@@ -59,26 +70,28 @@ def rule_parameters(as_of: dt.date, thresholds: Thresholds) -> dict[str, object]
 
 
 def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thresholds,
-                 rules: list[Rule] | None = None) -> dict[str, int]:
+                 rules: list[Rule] | None = None,
+                 pay_period_anchor: dt.date = DEFAULT_PAY_PERIOD_ANCHOR) -> dict[str, int]:
     """Evaluate every rule as of `as_of` (replacing that date's findings); counts by rule."""
     rules = rules if rules is not None else load_catalogue()
-    params = rule_parameters(as_of, thresholds)
+    params = rule_parameters(as_of, thresholds, pay_period_anchor)
     con.execute("BEGIN TRANSACTION")
     try:
         _sync_catalogue(con, rules)
-        run_sql_file(con, "recon/prepare_window.sql", params)
+        for prepare in sorted((sql_dir() / "recon").glob("prepare_*.sql")):
+            run_sql_file(con, f"recon/{prepare.name}", params)
         run_sql_file(con, "recon/begin_evaluation.sql",
                      {**params, "rules": ",".join(r.rule_id for r in rules)})
-        wrapper = load_sql("recon/insert_findings.sql")
         for rule in rules:
+            wrapper = load_sql("recon/insert_findings_row_severity.sql" if rule.row_severity
+                               else "recon/insert_findings.sql")
             rule_sql = split_statements(load_sql(f"rules/{rule.sql_file}"))
             if len(rule_sql) != 1:
                 raise ValueError(f"sql/rules/{rule.sql_file} must be one SELECT statement")
             statement = split_statements(wrapper.replace(RULE_MARKER, rule_sql[0]))[0]
             bound = {**params, "rule_id": rule.rule_id, "severity": rule.severity,
                      "owner": rule.owner}
-            used = {k: v for k, v in bound.items() if f"${k}" in statement}
-            con.execute(statement, used)
+            con.execute(statement, bound_parameters(statement, bound))
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}
         run_sql_file(con, "recon/refresh_exceptions.sql")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,23 @@ def _has_code(statement: str) -> bool:
     return any(lines)
 
 
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def bound_parameters(statement: str, params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The subset of `params` that the statement's code (not its comments) refers to."""
+    code = "\n".join(ln.split("--", 1)[0] for ln in statement.splitlines())
+    names = set(_PARAM.findall(code))
+    used = {k: v for k, v in (params or {}).items() if k in names}
+    return used or None
+
+
 def run_sql_file(
     con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
 ) -> None:
     """Execute every statement of `sql/<name>`, binding only the parameters each one uses."""
     for statement in split_statements(load_sql(name)):
-        used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
-        con.execute(statement, used or None)
+        con.execute(statement, bound_parameters(statement, params))
 
 
 def query_sql_file(
@@ -83,8 +94,7 @@ def query_sql_file(
     statements = split_statements(load_sql(name))
     if len(statements) != 1:
         raise ValueError(f"{name} must hold exactly one statement to be queried")
-    used = {k: v for k, v in (params or {}).items() if f"${k}" in statements[0]}
-    return con.execute(statements[0], used or None)
+    return con.execute(statements[0], bound_parameters(statements[0], params))
 
 
 def render_template(name: str, **identifiers: str) -> str:
@@ -101,5 +111,4 @@ def execute_template(con: duckdb.DuckDBPyConnection, name: str, identifiers: dic
     statements = split_statements(render_template(name, **identifiers))
     if len(statements) != 1:
         raise ValueError(f"{name} must hold exactly one statement")
-    used = {k: v for k, v in (params or {}).items() if f"${k}" in statements[0]}
-    return con.execute(statements[0], used or None)
+    return con.execute(statements[0], bound_parameters(statements[0], params))

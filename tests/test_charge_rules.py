@@ -21,11 +21,18 @@ def settings(tmp_path):
     return default_settings(tmp_path / "landing", tmp_path / "w.duckdb")
 
 
+# The fixture sends no GL, billing or pharmacy feeds: only the charge-capture rules are judged.
+CHARGE_RULES = ["MISSING_CHARGE", "CHARGE_QTY_MISMATCH", "UNDOCUMENTED_CHARGE", "DUPLICATE_CHARGE",
+                "LATE_CHARGE", "PRICE_MISMATCH", "UNKNOWN_CDM", "UNKNOWN_VISIT",
+                "CHARGE_OUTSIDE_STAY", "UNMAPPED_DEPARTMENT"]
+
+
 def _exceptions(settings):
     with Warehouse(settings.warehouse_path).reader() as con:
         return con.execute(
             "SELECT rule_id, facility, visit_number, cdm_code, service_date, amount_impact, "
-            "status, first_seen_run, exception_id FROM recon.exceptions ORDER BY rule_id"
+            "status, first_seen_run, exception_id FROM recon.exceptions "
+            "WHERE list_contains($rules, rule_id) ORDER BY rule_id", {"rules": CHARGE_RULES}
         ).fetchall()
 
 

@@ -1,6 +1,6 @@
 -- Canonical model as views over staging. They carry every version of every record with the
 -- extract date that delivered it; the nightly evaluation picks what was known as of its date
--- (sql/recon/prepare_window.sql), so rerunning an old day reproduces it.
+-- (sql/recon/prepare_*.sql), so rerunning an old day reproduces it.
 
 -- Visit events from ADT, in the order they happened.
 CREATE OR REPLACE VIEW canonical.visit_events AS

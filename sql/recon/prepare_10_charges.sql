@@ -36,20 +36,27 @@ SELECT i.item_id, i.unit_cost, i.chargeable, i.cdm_code, i.status,
        COALESCE(s.next_date - 1, DATE '9999-12-31')                    AS valid_to
 FROM staging.item_master i JOIN snaps s USING (extract_date);
 
--- Visits known from ADT by $as_of, with their event history applied.
+-- Visits known from ADT by $as_of, with their event history applied: an A11 cancels the admit,
+-- an A13 cancels the discharge, the latest event carries the patient class.
 CREATE OR REPLACE TEMP TABLE asof_visits AS
-SELECT facility, visit_number,
-       arg_max(patient_class, (message_at, row_number))                          AS patient_class,
-       CAST(min(admit_at) AS DATE)                                               AS admit_date,
-       arg_max(event_type, (message_at, row_number))
-           FILTER (WHERE event_type IN ('A01', 'A04', 'A11'))                    AS admit_state,
-       arg_max(CAST(discharge_at AS DATE), (message_at, row_number))
-           FILTER (WHERE event_type IN ('A03', 'A13'))                           AS discharge_date_raw,
-       arg_max(event_type, (message_at, row_number))
-           FILTER (WHERE event_type IN ('A03', 'A13'))                           AS discharge_state
-FROM staging.adt_events
-WHERE extract_date <= $as_of
-GROUP BY facility, visit_number;
+WITH events AS (
+    SELECT facility, visit_number,
+           arg_max(patient_class, (message_at, row_number))                      AS patient_class,
+           CAST(min(admit_at) AS DATE)                                           AS admit_date,
+           arg_max(event_type, (message_at, row_number))
+               FILTER (WHERE event_type IN ('A01', 'A04', 'A11'))                AS admit_state,
+           arg_max(CAST(discharge_at AS DATE), (message_at, row_number))
+               FILTER (WHERE event_type IN ('A03', 'A13'))                       AS discharge_date_raw,
+           arg_max(event_type, (message_at, row_number))
+               FILTER (WHERE event_type IN ('A03', 'A13'))                       AS discharge_state
+    FROM staging.adt_events
+    WHERE extract_date <= $as_of
+    GROUP BY facility, visit_number
+)
+SELECT facility, visit_number, patient_class, admit_date,
+       COALESCE(admit_state = 'A11', false)                                      AS cancelled,
+       CASE WHEN discharge_state = 'A03' THEN discharge_date_raw END             AS discharge_date
+FROM events;
 
 -- Posted charge lines: each (facility, transaction id) once, the first delivery wins.
 CREATE OR REPLACE TEMP TABLE asof_charge_lines AS
