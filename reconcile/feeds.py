@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import PurePosixPath
 
 
@@ -23,10 +24,7 @@ class Feed:
 
     @property
     def regex(self) -> re.Pattern[str]:
-        text = re.escape(self.pattern_text)
-        text = text.replace(re.escape("<facility>"), r"(?P<facility>[A-Z0-9_-]{1,16})")
-        text = text.replace(re.escape("<YYYYMMDD>"), r"(?P<date>\d{8})")
-        return re.compile(f"^{text}$")
+        return _compiled(self.pattern_text)
 
     def path_for(self, extract_date: dt.date, facility: str | None = None) -> str:
         path = self.pattern_text.replace("<YYYYMMDD>", extract_date.strftime("%Y%m%d"))
@@ -35,6 +33,14 @@ class Feed:
                 raise ValueError(f"feed {self.name} is per facility")
             path = path.replace("<facility>", facility)
         return path
+
+
+@cache
+def _compiled(pattern_text: str) -> re.Pattern[str]:
+    text = re.escape(pattern_text)
+    text = text.replace(re.escape("<facility>"), r"(?P<facility>[A-Z0-9_-]{1,16})")
+    text = text.replace(re.escape("<YYYYMMDD>"), r"(?P<date>\d{8})")
+    return re.compile(f"^{text}$")
 
 
 _FEEDS = [

@@ -92,6 +92,7 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
             bound = {**params, "rule_id": rule.rule_id, "severity": rule.severity,
                      "owner": rule.owner}
             con.execute(statement, bound_parameters(statement, bound))
+        run_sql_file(con, "recon/record_matches.sql", params)
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}
         run_sql_file(con, "recon/refresh_exceptions.sql")

@@ -26,6 +26,7 @@ def load_sql(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@cache
 def split_statements(script: str) -> list[str]:
     """Split a script on `;` outside quotes and comments; empty statements are dropped."""
     statements: list[str] = []

@@ -1,7 +1,9 @@
 """DataFrameModels of the feeds, over string columns as the readers yield them.
 
 Types are checked as text (dates, timestamps, decimals) so amounts never pass through floats;
-DuckDB casts the validated text into DECIMAL/DATE/TIMESTAMP on insert.
+DuckDB casts the validated text into DECIMAL/DATE/TIMESTAMP on insert. Columns are typed `object`
+(the readers yield str or None): pandera's element-by-element `str` dtype check cost 60% of the
+validation time and could never fail here.
 """
 
 from __future__ import annotations
@@ -34,20 +36,20 @@ class _Strict(pa.DataFrameModel):
 
 
 class AdtEvent(_Strict):
-    message_control_id: Series[str] = pa.Field(nullable=False)
-    message_type: Series[str] = pa.Field(str_matches=r"^ADT\^A\d\d$")
-    event_type: Series[str] = pa.Field(isin=ADT_EVENTS)
-    message_at: Series[str] = timestamp_field()
-    event_at: Series[str] = timestamp_field(nullable=True)
-    mrn: Series[str] = pa.Field(nullable=False)
-    account_number: Series[str] = pa.Field(nullable=True)
-    patient_class: Series[str] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
-    location_unit: Series[str] = pa.Field(nullable=True)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    hospital_service: Series[str] = pa.Field(nullable=True)
-    visit_number: Series[str] = pa.Field(nullable=False)
-    admit_at: Series[str] = timestamp_field(nullable=True)
-    discharge_at: Series[str] = timestamp_field(nullable=True)
+    message_control_id: Series[object] = pa.Field(nullable=False)
+    message_type: Series[object] = pa.Field(str_matches=r"^ADT\^A\d\d$")
+    event_type: Series[object] = pa.Field(isin=ADT_EVENTS)
+    message_at: Series[object] = timestamp_field()
+    event_at: Series[object] = timestamp_field(nullable=True)
+    mrn: Series[object] = pa.Field(nullable=False)
+    account_number: Series[object] = pa.Field(nullable=True)
+    patient_class: Series[object] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
+    location_unit: Series[object] = pa.Field(nullable=True)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    hospital_service: Series[object] = pa.Field(nullable=True)
+    visit_number: Series[object] = pa.Field(nullable=False)
+    admit_at: Series[object] = timestamp_field(nullable=True)
+    discharge_at: Series[object] = timestamp_field(nullable=True)
 
     @pa.dataframe_check(name="discharge_after_admit",
                         error="discharge_at: discharge time (PV1-45) is before admit time (PV1-44)")
@@ -61,28 +63,28 @@ class AdtEvent(_Strict):
 
 
 class Charge(_Strict):
-    message_control_id: Series[str] = pa.Field(nullable=True)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    visit_number: Series[str] = pa.Field(nullable=False)
-    mrn: Series[str] = pa.Field(nullable=True)
-    account_number: Series[str] = pa.Field(nullable=True)
-    ft1_set_id: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{1,6}$")
-    transaction_id: Series[str] = pa.Field(nullable=False)
-    service_date: Series[str] = date_field()
-    post_date: Series[str] = date_field()
-    txn_type: Series[str] = pa.Field(isin=["CG", "CD"])
-    cdm_code: Series[str] = pa.Field(nullable=False)
-    cdm_description: Series[str] = pa.Field(nullable=True)
-    quantity: Series[str] = quantity_field()
-    extended_amount: Series[str] = amount_field()
-    unit_amount: Series[str] = amount_field(nullable=True)
-    department_code: Series[str] = pa.Field(nullable=False)
-    performing_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
-    ordering_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
-    order_number: Series[str] = pa.Field(nullable=True)
-    cpt_hcpcs: Series[str] = pa.Field(nullable=True)
-    modifiers: Series[str] = pa.Field(nullable=True)
-    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+    message_control_id: Series[object] = pa.Field(nullable=True)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    visit_number: Series[object] = pa.Field(nullable=False)
+    mrn: Series[object] = pa.Field(nullable=True)
+    account_number: Series[object] = pa.Field(nullable=True)
+    ft1_set_id: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{1,6}$")
+    transaction_id: Series[object] = pa.Field(nullable=False)
+    service_date: Series[object] = date_field()
+    post_date: Series[object] = date_field()
+    txn_type: Series[object] = pa.Field(isin=["CG", "CD"])
+    cdm_code: Series[object] = pa.Field(nullable=False)
+    cdm_description: Series[object] = pa.Field(nullable=True)
+    quantity: Series[object] = quantity_field()
+    extended_amount: Series[object] = amount_field()
+    unit_amount: Series[object] = amount_field(nullable=True)
+    department_code: Series[object] = pa.Field(nullable=False)
+    performing_npi: Series[object] = pa.Field(nullable=True, str_matches=NPI)
+    ordering_npi: Series[object] = pa.Field(nullable=True, str_matches=NPI)
+    order_number: Series[object] = pa.Field(nullable=True)
+    cpt_hcpcs: Series[object] = pa.Field(nullable=True)
+    modifiers: Series[object] = pa.Field(nullable=True)
+    ndc: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
 
     @pa.dataframe_check(name="post_on_or_after_service",
                         error="post_date: posting date (FT1-5) is before service date (FT1-4)")
@@ -96,17 +98,17 @@ class Charge(_Strict):
 
 
 class Procedure(_Strict):
-    resource_id: Series[str] = pa.Field(nullable=False)
-    status: Series[str] = pa.Field(isin=["preparation", "in-progress", "not-done", "on-hold",
+    resource_id: Series[object] = pa.Field(nullable=False)
+    status: Series[object] = pa.Field(isin=["preparation", "in-progress", "not-done", "on-hold",
                                          "stopped", "completed", "entered-in-error", "unknown"])
-    cpt_code: Series[str] = pa.Field(nullable=True)
-    cdm_code: Series[str] = pa.Field(nullable=True)
-    mrn: Series[str] = pa.Field(nullable=True)
-    visit_number: Series[str] = pa.Field(nullable=False)
-    performed_at: Series[str] = timestamp_field()
-    performer_npi: Series[str] = pa.Field(nullable=True, str_matches=NPI)
-    department_code: Series[str] = pa.Field(nullable=True)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    cpt_code: Series[object] = pa.Field(nullable=True)
+    cdm_code: Series[object] = pa.Field(nullable=True)
+    mrn: Series[object] = pa.Field(nullable=True)
+    visit_number: Series[object] = pa.Field(nullable=False)
+    performed_at: Series[object] = timestamp_field()
+    performer_npi: Series[object] = pa.Field(nullable=True, str_matches=NPI)
+    department_code: Series[object] = pa.Field(nullable=True)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
 
     @pa.dataframe_check(name="completed_has_code",
                         error="cdm_code: a completed Procedure carries neither a CPT nor a CDM coding")
@@ -120,18 +122,18 @@ class Procedure(_Strict):
 
 
 class MedAdministration(_Strict):
-    resource_id: Series[str] = pa.Field(nullable=False)
-    status: Series[str] = pa.Field(isin=["in-progress", "not-done", "on-hold", "completed",
+    resource_id: Series[object] = pa.Field(nullable=False)
+    status: Series[object] = pa.Field(isin=["in-progress", "not-done", "on-hold", "completed",
                                          "entered-in-error", "stopped", "unknown"])
-    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
-    mrn: Series[str] = pa.Field(nullable=True)
-    visit_number: Series[str] = pa.Field(nullable=False)
-    effective_at: Series[str] = timestamp_field()
-    dose_value: Series[str] = quantity_field(nullable=True)
-    dose_unit: Series[str] = pa.Field(nullable=True)
-    order_number: Series[str] = pa.Field(nullable=True)
-    department_code: Series[str] = pa.Field(nullable=True)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
+    ndc: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+    mrn: Series[object] = pa.Field(nullable=True)
+    visit_number: Series[object] = pa.Field(nullable=False)
+    effective_at: Series[object] = timestamp_field()
+    dose_value: Series[object] = quantity_field(nullable=True)
+    dose_unit: Series[object] = pa.Field(nullable=True)
+    order_number: Series[object] = pa.Field(nullable=True)
+    department_code: Series[object] = pa.Field(nullable=True)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
 
     @pa.dataframe_check(name="completed_has_drug_and_dose",
                         error="ndc: a completed MedicationAdministration needs an NDC and a dose")
@@ -146,15 +148,15 @@ class MedAdministration(_Strict):
 
 
 class CaseSupply(_Strict):
-    case_id: Series[str] = pa.Field(nullable=False)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    visit_number: Series[str] = pa.Field(nullable=False)
-    documented_at: Series[str] = timestamp_field()
-    department_code: Series[str] = pa.Field(nullable=False)
-    item_id: Series[str] = pa.Field(nullable=False)
-    quantity: Series[str] = quantity_field()
-    implant_flag: Series[str] = pa.Field(isin=["Y", "N"])
-    serial_number: Series[str] = pa.Field(nullable=True)
+    case_id: Series[object] = pa.Field(nullable=False)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    visit_number: Series[object] = pa.Field(nullable=False)
+    documented_at: Series[object] = timestamp_field()
+    department_code: Series[object] = pa.Field(nullable=False)
+    item_id: Series[object] = pa.Field(nullable=False)
+    quantity: Series[object] = quantity_field()
+    implant_flag: Series[object] = pa.Field(isin=["Y", "N"])
+    serial_number: Series[object] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="implant_has_serial",
                         error="serial_number: an implant (Y) needs a serial number")
@@ -163,16 +165,16 @@ class CaseSupply(_Strict):
 
 
 class ItemMaster(_Strict):
-    item_id: Series[str] = pa.Field(nullable=False)
-    description: Series[str] = pa.Field(nullable=True)
-    unit: Series[str] = pa.Field(nullable=True)
-    unit_cost: Series[str] = amount_field(nullable=True)
-    category: Series[str] = pa.Field(nullable=True)
-    chargeable: Series[str] = pa.Field(isin=["Y", "N"])
-    implant: Series[str] = pa.Field(isin=["Y", "N"])
-    cdm_code: Series[str] = pa.Field(nullable=True)
-    hcpcs: Series[str] = pa.Field(nullable=True)
-    status: Series[str] = pa.Field(isin=["A", "I"])
+    item_id: Series[object] = pa.Field(nullable=False)
+    description: Series[object] = pa.Field(nullable=True)
+    unit: Series[object] = pa.Field(nullable=True)
+    unit_cost: Series[object] = amount_field(nullable=True)
+    category: Series[object] = pa.Field(nullable=True)
+    chargeable: Series[object] = pa.Field(isin=["Y", "N"])
+    implant: Series[object] = pa.Field(isin=["Y", "N"])
+    cdm_code: Series[object] = pa.Field(nullable=True)
+    hcpcs: Series[object] = pa.Field(nullable=True)
+    status: Series[object] = pa.Field(isin=["A", "I"])
 
     @pa.dataframe_check(name="chargeable_has_cdm", error="cdm_code: a chargeable item (Y) needs a cdm_code")
     def chargeable_has_cdm(cls, df: pd.DataFrame) -> pd.Series:
@@ -185,17 +187,17 @@ class ItemMaster(_Strict):
 
 
 class Chargemaster(_Strict):
-    cdm_code: Series[str] = pa.Field(nullable=False)
-    description: Series[str] = pa.Field(nullable=True)
-    revenue_code: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{3,4}$")
-    cpt_hcpcs: Series[str] = pa.Field(nullable=True)
-    ndc: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
-    department_code: Series[str] = pa.Field(nullable=True)
-    unit_price: Series[str] = amount_field()
-    gl_revenue_account: Series[str] = pa.Field(str_matches=r"^\d{4}$")
-    effective_from: Series[str] = date_field()
-    effective_to: Series[str] = date_field(nullable=True)
-    status: Series[str] = pa.Field(isin=["A", "I"])
+    cdm_code: Series[object] = pa.Field(nullable=False)
+    description: Series[object] = pa.Field(nullable=True)
+    revenue_code: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{3,4}$")
+    cpt_hcpcs: Series[object] = pa.Field(nullable=True)
+    ndc: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{10,11}$")
+    department_code: Series[object] = pa.Field(nullable=True)
+    unit_price: Series[object] = amount_field()
+    gl_revenue_account: Series[object] = pa.Field(str_matches=r"^\d{4}$")
+    effective_from: Series[object] = date_field()
+    effective_to: Series[object] = date_field(nullable=True)
+    status: Series[object] = pa.Field(isin=["A", "I"])
 
     @pa.dataframe_check(name="effective_range_ordered",
                         error="effective_to: effective_to is before effective_from")
@@ -209,10 +211,10 @@ class Chargemaster(_Strict):
 
 
 class DepartmentMap(_Strict):
-    source_system: Series[str] = pa.Field(nullable=False)
-    source_department_code: Series[str] = pa.Field(nullable=False)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+    source_system: Series[object] = pa.Field(nullable=False)
+    source_department_code: Series[object] = pa.Field(nullable=False)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    cost_center: Series[object] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
 
     @pa.dataframe_check(
         name="unique_department_key",
@@ -224,20 +226,20 @@ class DepartmentMap(_Strict):
 
 
 class CabinetTransaction(_Strict):
-    txn_id: Series[str] = pa.Field(nullable=False)
-    txn_at: Series[str] = timestamp_field()
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    cabinet_id: Series[str] = pa.Field(nullable=False)
-    txn_type: Series[str] = pa.Field(isin=["V", "R", "W", "L", "U", "C"])
-    visit_number: Series[str] = pa.Field(nullable=True)
-    mrn: Series[str] = pa.Field(nullable=True)
-    order_number: Series[str] = pa.Field(nullable=True)
-    ndc: Series[str] = pa.Field(str_matches=r"^\d{10,11}$")
-    drug_description: Series[str] = pa.Field(nullable=True)
-    quantity: Series[str] = quantity_field()
-    unit: Series[str] = pa.Field(nullable=True)
-    user_id: Series[str] = pa.Field(nullable=True)
-    witness_id: Series[str] = pa.Field(nullable=True)
+    txn_id: Series[object] = pa.Field(nullable=False)
+    txn_at: Series[object] = timestamp_field()
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    cabinet_id: Series[object] = pa.Field(nullable=False)
+    txn_type: Series[object] = pa.Field(isin=["V", "R", "W", "L", "U", "C"])
+    visit_number: Series[object] = pa.Field(nullable=True)
+    mrn: Series[object] = pa.Field(nullable=True)
+    order_number: Series[object] = pa.Field(nullable=True)
+    ndc: Series[object] = pa.Field(str_matches=r"^\d{10,11}$")
+    drug_description: Series[object] = pa.Field(nullable=True)
+    quantity: Series[object] = quantity_field()
+    unit: Series[object] = pa.Field(nullable=True)
+    user_id: Series[object] = pa.Field(nullable=True)
+    witness_id: Series[object] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="patient_txn_has_visit",
                         error="visit_number: a vend, return or waste (V/R/W) needs a visit number")
@@ -251,18 +253,18 @@ class CabinetTransaction(_Strict):
 
 
 class InventoryTransaction(_Strict):
-    txn_id: Series[str] = pa.Field(nullable=False)
-    txn_at: Series[str] = timestamp_field()
-    txn_type: Series[str] = pa.Field(isin=["ISSUE", "RETURN", "RECEIPT", "ADJUST"])
-    item_id: Series[str] = pa.Field(nullable=False)
-    quantity: Series[str] = pa.Field(decimal_text={"scale": 3, "positive": False})
-    unit: Series[str] = pa.Field(nullable=True)
-    unit_cost: Series[str] = amount_field(nullable=True)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    from_location: Series[str] = pa.Field(nullable=True)
-    department_code: Series[str] = pa.Field(nullable=True)
-    visit_number: Series[str] = pa.Field(nullable=True)
-    case_id: Series[str] = pa.Field(nullable=True)
+    txn_id: Series[object] = pa.Field(nullable=False)
+    txn_at: Series[object] = timestamp_field()
+    txn_type: Series[object] = pa.Field(isin=["ISSUE", "RETURN", "RECEIPT", "ADJUST"])
+    item_id: Series[object] = pa.Field(nullable=False)
+    quantity: Series[object] = pa.Field(decimal_text={"scale": 3, "positive": False})
+    unit: Series[object] = pa.Field(nullable=True)
+    unit_cost: Series[object] = amount_field(nullable=True)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    from_location: Series[object] = pa.Field(nullable=True)
+    department_code: Series[object] = pa.Field(nullable=True)
+    visit_number: Series[object] = pa.Field(nullable=True)
+    case_id: Series[object] = pa.Field(nullable=True)
 
     @pa.dataframe_check(name="unique_txn_id",
                         error="txn_id: duplicate of an earlier row on (txn_id)")
@@ -271,27 +273,27 @@ class InventoryTransaction(_Strict):
 
 
 class GlJournalLine(_Strict):
-    journal_id: Series[str] = pa.Field(nullable=False)
-    line_number: Series[str] = pa.Field(str_matches=r"^\d{1,9}$")
-    ledger: Series[str] = pa.Field(nullable=True)
-    period: Series[str] = pa.Field(str_matches=r"^\d{4}-(0[1-9]|1[0-2])$")
-    accounting_date: Series[str] = date_field()
-    posted_at: Series[str] = timestamp_field(nullable=True)
-    status: Series[str] = pa.Field(isin=["POSTED", "UNPOSTED", "REVERSED"])
-    source: Series[str] = pa.Field(isin=["REVENUE_INTERFACE", "INVENTORY", "PAYROLL", "AP",
+    journal_id: Series[object] = pa.Field(nullable=False)
+    line_number: Series[object] = pa.Field(str_matches=r"^\d{1,9}$")
+    ledger: Series[object] = pa.Field(nullable=True)
+    period: Series[object] = pa.Field(str_matches=r"^\d{4}-(0[1-9]|1[0-2])$")
+    accounting_date: Series[object] = date_field()
+    posted_at: Series[object] = timestamp_field(nullable=True)
+    status: Series[object] = pa.Field(isin=["POSTED", "UNPOSTED", "REVERSED"])
+    source: Series[object] = pa.Field(isin=["REVENUE_INTERFACE", "INVENTORY", "PAYROLL", "AP",
                                          "MANUAL"])
-    account: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+-"
+    account: Series[object] = pa.Field(str_matches=r"^[A-Za-z0-9]+-[A-Za-z0-9]+-[A-Za-z0-9]+-"
                                                 r"[A-Za-z0-9]+$")
-    entity: Series[str] = pa.Field(nullable=True)
-    cost_center: Series[str] = pa.Field(nullable=True)
-    natural_account: Series[str] = pa.Field(nullable=True)
-    sub_account: Series[str] = pa.Field(nullable=True)
-    debit: Series[str] = amount_field()
-    credit: Series[str] = amount_field()
-    currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
-    reference: Series[str] = pa.Field(nullable=True)
-    description: Series[str] = pa.Field(nullable=True)
-    updated_at: Series[str] = timestamp_field(nullable=True)
+    entity: Series[object] = pa.Field(nullable=True)
+    cost_center: Series[object] = pa.Field(nullable=True)
+    natural_account: Series[object] = pa.Field(nullable=True)
+    sub_account: Series[object] = pa.Field(nullable=True)
+    debit: Series[object] = amount_field()
+    credit: Series[object] = amount_field()
+    currency: Series[object] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
+    reference: Series[object] = pa.Field(nullable=True)
+    description: Series[object] = pa.Field(nullable=True)
+    updated_at: Series[object] = timestamp_field(nullable=True)
 
     @pa.dataframe_check(name="unique_journal_line",
                         error="line_number: duplicate of an earlier row on (journal_id, line_number)")
@@ -300,14 +302,14 @@ class GlJournalLine(_Strict):
 
 
 class CostCenter(_Strict):
-    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    name: Series[str] = pa.Field(nullable=True)
-    service_line: Series[str] = pa.Field(nullable=True)
-    natural_account_revenue: Series[str] = pa.Field(nullable=True, str_matches=r"^\d{4}$")
-    active: Series[str] = pa.Field(isin=["true", "false", "TRUE", "FALSE", "1", "0", "Y", "N"])
-    valid_from: Series[str] = date_field(nullable=True)
-    valid_to: Series[str] = date_field(nullable=True)
+    cost_center: Series[object] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    name: Series[object] = pa.Field(nullable=True)
+    service_line: Series[object] = pa.Field(nullable=True)
+    natural_account_revenue: Series[object] = pa.Field(nullable=True, str_matches=r"^\d{4}$")
+    active: Series[object] = pa.Field(isin=["true", "false", "TRUE", "FALSE", "1", "0", "Y", "N"])
+    valid_from: Series[object] = date_field(nullable=True)
+    valid_to: Series[object] = date_field(nullable=True)
 
     @pa.dataframe_check(name="unique_cost_center",
                         error="cost_center: duplicate of an earlier row on (cost_center, valid_from)")
@@ -316,16 +318,16 @@ class CostCenter(_Strict):
 
 
 class BillingAccount(_Strict):
-    visit_number: Series[str] = pa.Field(nullable=False)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    mrn: Series[str] = pa.Field(nullable=True)
-    account_number: Series[str] = pa.Field(nullable=True)
-    patient_class: Series[str] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
-    admit_date: Series[str] = date_field(nullable=True)
-    discharge_date: Series[str] = date_field(nullable=True)
-    account_status: Series[str] = pa.Field(isin=["OPEN", "DNFB", "BILLED", "CLOSED"])
-    final_bill_date: Series[str] = date_field(nullable=True)
-    total_charges: Series[str] = amount_field()
+    visit_number: Series[object] = pa.Field(nullable=False)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    mrn: Series[object] = pa.Field(nullable=True)
+    account_number: Series[object] = pa.Field(nullable=True)
+    patient_class: Series[object] = pa.Field(nullable=True, isin=PATIENT_CLASSES)
+    admit_date: Series[object] = date_field(nullable=True)
+    discharge_date: Series[object] = date_field(nullable=True)
+    account_status: Series[object] = pa.Field(isin=["OPEN", "DNFB", "BILLED", "CLOSED"])
+    final_bill_date: Series[object] = date_field(nullable=True)
+    total_charges: Series[object] = amount_field()
 
     @pa.dataframe_check(name="discharge_after_admit",
                         error="discharge_date: discharge date is before admit date")
@@ -339,16 +341,16 @@ class BillingAccount(_Strict):
 
 
 class Timecard(_Strict):
-    timecard_id: Series[str] = pa.Field(nullable=False)
-    employee_id: Series[str] = pa.Field(nullable=False)
-    facility: Series[str] = pa.Field(str_matches=FACILITY)
-    cost_center: Series[str] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
-    work_date: Series[str] = date_field()
-    pay_code: Series[str] = pa.Field(isin=["REG", "OT", "PTO", "CALL"])
-    hours: Series[str] = pa.Field(decimal_text={"scale": 2, "positive": False})
-    hourly_rate: Series[str] = amount_field()
-    approved: Series[str] = pa.Field(isin=["true", "false"])
-    updated_at: Series[str] = timestamp_field(nullable=True)
+    timecard_id: Series[object] = pa.Field(nullable=False)
+    employee_id: Series[object] = pa.Field(nullable=False)
+    facility: Series[object] = pa.Field(str_matches=FACILITY)
+    cost_center: Series[object] = pa.Field(str_matches=r"^[A-Za-z0-9]{1,10}$")
+    work_date: Series[object] = date_field()
+    pay_code: Series[object] = pa.Field(isin=["REG", "OT", "PTO", "CALL"])
+    hours: Series[object] = pa.Field(decimal_text={"scale": 2, "positive": False})
+    hourly_rate: Series[object] = amount_field()
+    approved: Series[object] = pa.Field(isin=["true", "false"])
+    updated_at: Series[object] = timestamp_field(nullable=True)
 
     @pa.dataframe_check(name="unique_timecard",
                         error="timecard_id: duplicate of an earlier row on (timecard_id)")

@@ -77,3 +77,46 @@ CREATE TABLE IF NOT EXISTS recon.exception_events (
     rule_id      VARCHAR NOT NULL,
     PRIMARY KEY (exception_id, run)
 );
+
+-- Match evidence: for each key, how the two sides compared in the latest evaluation whose
+-- window covered it (as_of_date says which), and which records made up each side.
+CREATE TABLE IF NOT EXISTS recon.charge_matches (
+    as_of_date      DATE NOT NULL,
+    facility        VARCHAR NOT NULL,
+    visit_number    VARCHAR NOT NULL,
+    cdm_code        VARCHAR,
+    service_date    DATE NOT NULL,
+    expected_qty    DECIMAL(18,3) NOT NULL,
+    posted_qty      DECIMAL(18,3) NOT NULL,
+    posted_amount   DECIMAL(18,2) NOT NULL,
+    match_status    VARCHAR NOT NULL,   -- matched | missing | pending | undocumented |
+                                        -- quantity_mismatch | reversed (charged, credited, nothing
+                                        -- documented: withdrawn) | master_data
+    expected_refs   VARCHAR,            -- Procedure/<id>, MedicationAdministration/<id>, CaseSupply/...
+    posted_refs     VARCHAR             -- FT1 transaction ids
+);
+
+CREATE TABLE IF NOT EXISTS recon.pharmacy_matches (
+    as_of_date      DATE NOT NULL,
+    facility        VARCHAR NOT NULL,
+    visit_number    VARCHAR NOT NULL,
+    ndc             VARCHAR NOT NULL,
+    dispensed_net   DECIMAL(18,3) NOT NULL,
+    administered    DECIMAL(18,3) NOT NULL,
+    last_activity   DATE NOT NULL,
+    match_status    VARCHAR NOT NULL,   -- matched | dispensed_not_administered | administered_not_dispensed
+    refs            VARCHAR             -- cabinet txn ids and MedicationAdministration ids
+);
+
+CREATE TABLE IF NOT EXISTS recon.supply_matches (
+    as_of_date      DATE NOT NULL,
+    facility        VARCHAR NOT NULL,
+    case_id         VARCHAR NOT NULL,
+    item_id         VARCHAR NOT NULL,
+    visit_number    VARCHAR,
+    activity_date   DATE NOT NULL,
+    documented_qty  DECIMAL(18,3) NOT NULL,
+    issued_qty      DECIMAL(18,3) NOT NULL,
+    match_status    VARCHAR NOT NULL,   -- matched | not_relieved | not_documented | quantity_differs
+    refs            VARCHAR
+);
