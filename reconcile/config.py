@@ -64,11 +64,13 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class FeedChannel:
-    """Where a feed comes from: `file` (already in the landing directory) or a remote channel."""
+    """Where a feed comes from (`file`: already in the landing directory, or a remote channel),
+    and how the site's layout maps onto the reference one (reconcile/mapping.py)."""
 
     channel: str = "file"
     location: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    mapping: Any = None  # reconcile.mapping.SiteMapping
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ def load_settings(path: Path) -> Settings:
 def settings_from_mapping(
     data: dict[str, Any], base: Path, source: Path | None = None
 ) -> Settings:
-    from reconcile.feeds import FEEDS  # local import: feeds imports nothing from config at load
+    from reconcile.feeds import FEEDS  # local imports: these modules import config
+    from reconcile.mapping import mapping_from_options
+    from reconcile.readers import CSV_COLUMNS, MODELS
 
     known_sections = {"chartledger", "thresholds", "feeds", "duckdb"}
     unknown = set(data) - known_sections
@@ -138,7 +142,11 @@ def settings_from_mapping(
         spec = dict(spec)
         channel = spec.pop("channel", "file")
         location = spec.pop("location", "")
-        feeds[name] = FeedChannel(channel=channel, location=location, options=spec)
+        mapping = mapping_from_options(
+            name, {k: spec.pop(k) for k in ("columns", "codes", "formats") if k in spec},
+            CSV_COLUMNS.get(name) or list(MODELS[name].to_schema().columns))
+        feeds[name] = FeedChannel(channel=channel, location=location, options=spec,
+                                  mapping=mapping)
     duck = data.get("duckdb", {})
     outputs = main.get("outputs")
     return Settings(

@@ -58,8 +58,9 @@ def load_feed_day(con: duckdb.DuckDBPyConnection, settings: Settings, feed_name:
     """Load every file of one feed for one extract date and record the feed's status."""
     feed = FEEDS[feed_name]
     result = FeedDay(feed_name, day)
+    mapping = settings.feeds[feed_name].mapping if feed_name in settings.feeds else None
     for landed in discover(settings.landing_root, day, feeds=[feed_name]):
-        result.outcomes.append(load_landed_file(con, landed, run_id))
+        result.outcomes.append(load_landed_file(con, landed, run_id, mapping=mapping))
     expected = facilities_for(settings) if feed.per_facility else ["*"]
     rows = []
     for facility in expected:

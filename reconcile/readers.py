@@ -14,7 +14,7 @@ from reconcile.formats.jsonitems import read_gl_lines, read_timecards
 from reconcile.formats.records import RecordBatch
 from reconcile.schemas import feeds as models
 
-Reader = Callable[[Path, HeaderReport], Iterator[RecordBatch]]
+Reader = Callable[[Path, HeaderReport, dict[str, str] | None], Iterator[RecordBatch]]
 
 CSV_COLUMNS: dict[str, list[str]] = {
     "case_supplies": ["case_id", "facility", "visit_number", "documented_at", "department_code",
@@ -57,11 +57,11 @@ MODELS: dict[str, type[pa.DataFrameModel]] = {
 
 
 def _ignore_report(fn: Callable[[Path], Iterator[RecordBatch]]) -> Reader:
-    return lambda path, report: fn(path)
+    return lambda path, report, rename: fn(path)
 
 
 def _csv(columns: list[str]) -> Reader:
-    return lambda path, report: read_csv(path, columns, report)
+    return lambda path, report, rename: read_csv(path, columns, report, rename)
 
 
 READERS: dict[str, Reader] = {

@@ -16,6 +16,7 @@ import pandas as pd
 from reconcile.formats.csvfile import HeaderReport
 from reconcile.formats.records import FileRejected, RowIssue
 from reconcile.landing import LandedFile
+from reconcile.mapping import SiteMapping
 from reconcile.readers import MODELS, READERS
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
 from reconcile.validation import validate_batch
@@ -41,7 +42,8 @@ class FileOutcome:
 
 
 def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
-                     now: dt.datetime | None = None) -> FileOutcome:
+                     now: dt.datetime | None = None,
+                     mapping: SiteMapping | None = None) -> FileOutcome:
     """Load `landed` unless this exact version was handled before; return what happened."""
     now = now or dt.datetime.now().replace(microsecond=0)
     name = landed.relative_path
@@ -63,7 +65,7 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
                      for sha, outcome, *_ in history)
     con.execute("BEGIN TRANSACTION")
     try:
-        loaded, rejected = _load_rows(con, landed, run_id, now)
+        loaded, rejected = _load_rows(con, landed, run_id, now, mapping or SiteMapping())
     except FileRejected as exc:
         con.execute("ROLLBACK")
         return _reject_file(con, landed, exc.reason, run_id, now)
@@ -84,7 +86,7 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
 
 
 def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
-               now: dt.datetime) -> tuple[int, int]:
+               now: dt.datetime, mapping: SiteMapping) -> tuple[int, int]:
     if landed.control_error:
         raise FileRejected(landed.control_error)
     assert landed.control is not None
@@ -104,8 +106,9 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
     report = HeaderReport()
     records: set[int] = set()
     loaded = rejected_rows = 0
-    for batch in READERS[feed.name](landed.path, report):
-        valid, issues, bad_rows = validate_batch(batch.frame, model)
+    for batch in READERS[feed.name](landed.path, report, dict(mapping.columns) or None):
+        frame = batch.frame if mapping.empty else mapping.apply(batch.frame)
+        valid, issues, bad_rows = validate_batch(frame, model)
         records.update(batch.frame["row_number"].tolist())
         records.update(i.row_number for i in batch.issues)
         if not valid.empty:

@@ -282,3 +282,31 @@ def test_performer_as_object_is_a_row_issue_not_a_crash(tmp_path):
     rows, issues = collect(read_procedures(write(tmp_path, "p.ndjson", ndjson(procedure("p1"), bad))))
     assert [r["resource_id"] for r in rows] == ["p1"]
     assert [(i.row_number, i.check) for i in issues] == [(2, "fhir_structure")]
+
+
+def test_encounter_reference_resolves_through_exported_encounters(tmp_path):
+    import json
+
+    from reconcile.formats.fhir import read_procedures
+
+    folder = tmp_path / "ehr" / "fhir"
+    folder.mkdir(parents=True)
+    encounter = {"resourceType": "Encounter", "id": "enc-1",
+                 "identifier": [{"system": "urn:other", "value": "X"},
+                                {"system": "urn:chartledger:visit", "value": "C55501"}]}
+    (folder / "Encounter_20261101.ndjson").write_text(json.dumps(encounter) + "\n")
+    proc = {"resourceType": "Procedure", "id": "p1", "status": "completed",
+            "code": {"coding": [{"system": "urn:chartledger:cdm", "code": "310044"}]},
+            "encounter": {"reference": "Encounter/enc-1"},
+            "performedDateTime": "2026-11-02T14:05:00",
+            "extension": [{"url": "urn:chartledger:facility", "valueString": "CHILD"}]}
+    orphan = {**proc, "id": "p2", "encounter": {"reference": "Encounter/enc-9"}}
+    path = folder / "Procedure_20261102.ndjson"
+    path.write_text(json.dumps(proc) + "\n" + json.dumps(orphan) + "\n")
+    batches = list(read_procedures(path))
+    rows = [r for b in batches for r in b.frame.to_dict("records")]
+    issues = [i for b in batches for i in b.issues]
+    assert [(r["resource_id"], r["visit_number"]) for r in rows] == [("p1", "C55501")]
+    assert [(i.row_number, i.column, i.check) for i in issues] == [
+        (2, "encounter", "encounter_reference")]
+    assert "Encounter/enc-9" in issues[0].reason

@@ -12,6 +12,7 @@ from reconcile.formats.records import BatchBuilder, FileRejected, RecordBatch, R
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 CDM_SYSTEM = "urn:chartledger:cdm"
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
+VISIT_SYSTEM = "urn:chartledger:visit"  # identifier system of the visit number on Encounter
 DEPARTMENT_EXT = "urn:chartledger:department"
 FACILITY_EXT = "urn:chartledger:facility"
 
@@ -59,13 +60,59 @@ def _extension(resource: dict[str, Any], url: str) -> str | None:
     return None
 
 
-def _visit(reference: Any) -> str | None:
-    """Visit number from an encounter reference that carries it as an identifier."""
+class EncounterIndex:
+    """Visit numbers of Encounter resources exported beside a file, loaded on first need.
+
+    A reference `Encounter/<id>` resolves through the `Encounter_<YYYYMMDD>.ndjson` files of the
+    same folder up to the file's own extract date (a later export of an encounter wins), using
+    the identifier whose system is VISIT_SYSTEM.
+    """
+
+    def __init__(self, path: Path, system: str = VISIT_SYSTEM) -> None:
+        self.path = path
+        self.system = system
+        self._visits: dict[str, str] | None = None
+
+    def visit(self, encounter_id: str) -> str | None:
+        if self._visits is None:
+            self._visits = self._load()
+        return self._visits.get(encounter_id)
+
+    def _load(self) -> dict[str, str]:
+        stamp = self.path.stem.rsplit("_", 1)[-1]
+        visits: dict[str, str] = {}
+        for path in sorted(self.path.parent.glob("Encounter_*.ndjson")):
+            if path.stem.rsplit("_", 1)[-1] > stamp:
+                continue
+            for item in iter_ndjson(path):
+                if isinstance(item, RowIssue) or not isinstance(item[1], dict):
+                    continue
+                res = item[1]
+                for ident in res.get("identifier") or []:
+                    if (isinstance(ident, dict) and ident.get("system") == self.system
+                            and ident.get("value") and res.get("id")):
+                        visits[str(res["id"])] = str(ident["value"])
+        return visits
+
+
+class UnresolvedEncounter(ValueError):
+    """An `Encounter/<id>` reference that no exported Encounter resolves."""
+
+
+def _visit(reference: Any, encounters: EncounterIndex | None = None) -> str | None:
+    """Visit number from an encounter reference: its identifier, or `Encounter/<id>` resolved
+    through the Encounter resources of the export."""
     if not isinstance(reference, dict):
         return None
     ident = reference.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
         return str(ident["value"])
+    ref = reference.get("reference")
+    if isinstance(ref, str) and ref.startswith("Encounter/") and encounters is not None:
+        visit = encounters.visit(ref.split("/", 1)[1])
+        if visit is None:
+            raise UnresolvedEncounter(f"{ref} is not among the exported Encounter resources")
+        return visit
     return None
 
 
@@ -84,7 +131,8 @@ def _start(resource: dict[str, Any], instant: str, period: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def procedure_row(res: dict[str, Any]) -> dict[str, Any]:
+def procedure_row(res: dict[str, Any], encounters: EncounterIndex | None = None
+                  ) -> dict[str, Any]:
     performer = None
     performers = res.get("performer") or []
     if not isinstance(performers, list):
@@ -98,7 +146,7 @@ def procedure_row(res: dict[str, Any]) -> dict[str, Any]:
         "cpt_code": _coding(res.get("code"), CPT_SYSTEM),
         "cdm_code": _coding(res.get("code"), CDM_SYSTEM),
         "mrn": _subject_mrn(res),
-        "visit_number": _visit(res.get("encounter")),
+        "visit_number": _visit(res.get("encounter"), encounters),
         "performed_at": _start(res, "performedDateTime", "performedPeriod"),
         "performer_npi": performer,
         "department_code": _extension(res, DEPARTMENT_EXT),
@@ -106,7 +154,8 @@ def procedure_row(res: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def med_admin_row(res: dict[str, Any]) -> dict[str, Any]:
+def med_admin_row(res: dict[str, Any], encounters: EncounterIndex | None = None
+                  ) -> dict[str, Any]:
     dose = ((res.get("dosage") or {}).get("dose") or {}) if isinstance(res.get("dosage"), dict) \
         else {}
     request = res.get("request") or {}
@@ -115,7 +164,7 @@ def med_admin_row(res: dict[str, Any]) -> dict[str, Any]:
         "status": res.get("status"),
         "ndc": _coding(res.get("medicationCodeableConcept"), NDC_SYSTEM),
         "mrn": _subject_mrn(res),
-        "visit_number": _visit(res.get("context")),
+        "visit_number": _visit(res.get("context"), encounters),
         "effective_at": _start(res, "effectiveDateTime", "effectivePeriod"),
         "dose_value": None if dose.get("value") is None else str(dose.get("value")),
         "dose_unit": dose.get("unit"),
@@ -127,8 +176,9 @@ def med_admin_row(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_resources(path: Path, resource_type: str, columns: list[str],
-                    to_row: Callable[[dict[str, Any]], dict[str, Any]]) -> Iterator[RecordBatch]:
+                    to_row: Callable[..., dict[str, Any]]) -> Iterator[RecordBatch]:
     builder = BatchBuilder(columns)
+    encounters = EncounterIndex(path)
     for item in iter_ndjson(path):
         if isinstance(item, RowIssue):
             builder.reject(item)
@@ -140,7 +190,12 @@ def _read_resources(path: Path, resource_type: str, columns: list[str],
                                     f"expected a {resource_type} resource"))
             continue
         try:
-            row = to_row(res)
+            row = to_row(res, encounters)
+        except UnresolvedEncounter as exc:
+            field = "encounter" if resource_type == "Procedure" else "context"
+            builder.reject(RowIssue(number, "encounter_reference", field, clip(res.get("id")),
+                                    str(exc)))
+            continue
         except (AttributeError, TypeError, KeyError, IndexError) as exc:
             builder.reject(RowIssue(number, "fhir_structure", None, clip(res.get("id")),
                                     f"unexpected {resource_type} structure: {exc}"))
