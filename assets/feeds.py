@@ -14,18 +14,25 @@ from resources.chartledger import ChartLedgerResource
 REJECTED_SHARE_CHECK = "rejected_share_within_threshold"
 
 
-def _failure_sample(chartledger: ChartLedgerResource, result: FeedDay) -> str:
-    """A markdown table of up to 10 rejections of the day (no values: they may hold PHI)."""
+SAMPLE_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("file", "string"), dg.TableColumn("row", "int"),
+    dg.TableColumn("check", "string"), dg.TableColumn("column", "string"),
+    dg.TableColumn("reason", "string"),
+])
+
+
+def _failure_sample(chartledger: ChartLedgerResource, result: FeedDay) -> dg.TableMetadataValue:
+    """Up to 10 rejections of the day as table metadata (values left out: they may hold PHI)."""
     files = [o.relative_path for o in result.outcomes]
-    if not files:
-        return "No file."
-    with chartledger.open_warehouse().reader() as con:
-        rows = query_sql_file(con, "ops/rejection_sample.sql", {"files": files}).fetchall()
-    if not rows:
-        return "No rejected rows."
-    lines = ["| file | row | check | column | reason |", "|---|---|---|---|---|"]
-    lines += [f"| {f} | {r} | {c} | {col or ''} | {reason} |" for f, r, c, col, reason in rows]
-    return "\n".join(lines)
+    rows = []
+    if files:
+        with chartledger.open_warehouse().reader() as con:
+            rows = query_sql_file(con, "ops/rejection_sample.sql", {"files": files}).fetchall()
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({"file": f, "row": int(r), "check": c, "column": col or "",
+                                 "reason": reason}) for f, r, c, col, reason in rows],
+        schema=SAMPLE_SCHEMA,
+    )
 
 
 def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
@@ -88,7 +95,7 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
                 "rejected": result.rows_rejected,
                 "rejected_pct": round(100 * share, 3),
                 "threshold_pct": round(100 * threshold, 3),
-                "sample": dg.MetadataValue.md(_failure_sample(chartledger, result)),
+                "failure_sample": _failure_sample(chartledger, result),
             },
         )
 

@@ -105,5 +105,16 @@ def test_blocking_check_stops_reconciliation_for_the_day(landing, monkeypatch):
         rejected = con.execute(
             "SELECT row_number, \"column\" FROM staging.rejected_rows ORDER BY 2").fetchall()
     assert evaluated == 0  # recon did not run on data that failed its check
+    instance = dg.DagsterInstance.from_config(str(landing / "dh"))
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["staging", "charges"]), "rejected_share_within_threshold")]
+    )
+    evaluation = next(iter(check.values())).event.dagster_event.event_specific_data
+    assert evaluation.passed is False
+    assert evaluation.metadata["rejected"].value == 1
+    assert evaluation.metadata["rejected_pct"].value == 50.0
+    sample = evaluation.metadata["failure_sample"].records
+    assert [(r.data["row"], r.data["column"]) for r in sample] == [(1, "extended_amount"),
+                                                                   (1, "unit_amount")]
     # the fixture writes the amount into FT1-11 and FT1-12: lazy validation reports both
     assert rejected == [(1, "extended_amount"), (1, "unit_amount")]
