@@ -125,3 +125,45 @@ def print_summary(settings: Settings, start: dt.date, end: dt.date,
         print(f"  {rule_id:<24}{count:>14,}{dollars:>16,.2f}")
     if not open_rows:
         print("  (none)")
+
+
+def run_close(settings: Settings, period: str, preliminary: bool, out_dir: Path | None,
+              config_file: Path | None = None) -> bool:
+    """Materialize the close package of `period` in process; print where its outputs are."""
+    home = prepare_dagster_home(settings)
+    os.environ.setdefault("CHARTLEDGER_PARTITIONS_START", "2025-01-01")
+    import dagster as dg
+
+    from assets.definitions import defs
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    job = defs.resolve_job_def("close")
+    run_config = {
+        "resources": {"chartledger": {"config": {
+            "config_file": str(config_file.resolve()) if config_file else "",
+            "landing_root": str(settings.landing_root),
+            "warehouse": str(settings.warehouse_path),
+        }}},
+        "ops": {"reports__close_package": {"config": {
+            "preliminary": preliminary, "out_dir": str(out_dir.resolve()) if out_dir else ""}}},
+        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+    }
+    result = job.execute_in_process(partition_key=f"{period}-01", instance=instance,
+                                    run_config=run_config, raise_on_error=False,
+                                    tags={"chartledger/started_by": "cli"})
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        for event in failures:
+            error = event.step_failure_data.user_failure_data
+            message = error.description if error else event.step_failure_data.error.message
+            print(f"close {period}: {message.strip()}")
+        return False
+    materialization = result.asset_materializations_for_node("reports__close_package")[0]
+    meta = materialization.metadata
+    print(f"close {period}{' (PRELIMINARY)' if meta['preliminary'].value else ''}: as of "
+          f"{meta['as_of_date'].value}; ready to close: {meta['ready_to_close'].value}")
+    for kind in ("workbook", "html_report"):
+        if kind in meta:
+            print(f"  {kind:<12} {meta[kind].value}")
+    print(f"  analyst db   {settings.analyst_path}")
+    return True

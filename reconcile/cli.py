@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, required=True, help="last business date (inclusive)")
     run.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
 
+    close = sub.add_parser("close", help="build the month-end close package of a period")
+    close.add_argument("--warehouse", type=Path, help="DuckDB warehouse file (overrides the config)")
+    close.add_argument("--period", required=True, help="the period, YYYY-MM")
+    close.add_argument("--preliminary", action="store_true",
+                       help="allow a close before the period's last day is reconciled")
+    close.add_argument("--out", type=Path,
+                       help="output folder (default: outputs/ beside the warehouse); files go to "
+                       "OUT/close/<YYYY-MM>/")
+    close.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
+
     demo = sub.add_parser("demo", help="generate a month for the demo system and run it")
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="working folder (./demo)")
     demo.add_argument("--start", type=_date, default=dt.date(2026, 10, 1),
@@ -50,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--visits-per-day", type=int, default=25,
                       help="new visits per facility per day (25)")
     demo.add_argument("--seed", type=int, default=7)
+
+    syn = sub.add_parser("synthea", help="load a Synthea CSV export and reconcile its charges")
+    syn.add_argument("synthea_dir", type=Path, metavar="SYNTHEA_DIR", help="the export's folder")
+    syn.add_argument("--warehouse", type=Path, required=True,
+                     help="DuckDB file for this export (created, or replacing a previous "
+                     "Synthea load; any other warehouse is refused)")
     return parser
 
 
@@ -64,8 +80,12 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "close":
+            return cmd_close(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "synthea":
+            return cmd_synthea(args)
     except ConfigError as exc:
         print(f"chartledger: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -112,6 +132,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def cmd_close(args: argparse.Namespace) -> int:
+    from reconcile.close.package import period_bounds
+
+    try:
+        period_bounds(args.period)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if args.config:
+        settings = resolve_settings(args.config, None, args.warehouse)
+    elif args.warehouse:
+        warehouse = args.warehouse.resolve()
+        settings = default_settings(warehouse.parent, warehouse)
+    else:
+        raise ConfigError("give --warehouse or --config")
+    if not settings.warehouse_path.is_file():
+        raise ConfigError(f"warehouse {settings.warehouse_path} does not exist")
+    from assets.runner import run_close
+
+    ok = run_close(settings, args.period, args.preliminary, args.out, config_file=args.config)
+    return 0 if ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from assets.runner import run_range
     from reconcile.config import render_settings
@@ -149,6 +191,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "                then http://127.0.0.1:3000 (Assets > Global asset lineage)"
     )
     return 0 if outcome.ok else 1
+
+
+def cmd_synthea(args: argparse.Namespace) -> int:
+    from reconcile.synthea import SyntheaError, run_synthea
+
+    try:
+        result = run_synthea(args.synthea_dir, args.warehouse.resolve())
+    except SyntheaError as exc:
+        print(f"chartledger: {exc}", file=sys.stderr)
+        return 2
+    print(f"loaded {result.visits} visits, {result.documented_items} documented items and "
+          f"{result.charge_lines} charge lines ({result.first_service_date} .. "
+          f"{result.last_service_date}, {result.facilities} facilities) into {result.warehouse}")
+    print(f"open exceptions as of {result.load_date}:")
+    for rule_id, count in result.open_by_rule.items():
+        print(f"  {rule_id:<22} {count}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

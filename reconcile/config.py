@@ -98,6 +98,11 @@ class Settings:
     def outputs(self) -> Path:
         return self.outputs_dir or self.warehouse_path.parent / "outputs"
 
+    @property
+    def analyst_path(self) -> Path:
+        """The published, read-only analyst database (beside the warehouse)."""
+        return self.warehouse_path.with_name("analyst.duckdb")
+
     def with_overrides(
         self, landing_root: Path | None = None, warehouse_path: Path | None = None
     ) -> Settings:

@@ -27,6 +27,8 @@ EXPECTED_ASSETS = {
     "staging/timecards",
     "canonical/canonical_model",
     "recon/exceptions",
+    "publish/analyst_database",
+    "reports/close_package",
 }
 
 
@@ -39,6 +41,9 @@ def test_graph_snapshot():
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    close = defs.resolve_schedule_def("close_schedule")
+    assert close.cron_schedule == "0 6 3 * *"
+    assert defs.resolve_job_def("close").partitions_def.get_partition_keys()[0] == "2025-01-01"
     staging = [graph.get(dg.AssetKey(["staging", "charges"]))]
     checks = [spec for node in staging for spec in node.check_keys]
     assert [c.name for c in checks] == ["rejected_share_within_threshold"]
@@ -78,7 +83,8 @@ def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
             "SELECT partition_key, started_by, inputs, outputs, outcome FROM ops.run_log "
             "WHERE step = 'staging/charges' ORDER BY partition_key").fetchall()
         steps = con.execute("SELECT count(DISTINCT step) FROM ops.run_log").fetchone()[0]
-    assert steps == len(EXPECTED_ASSETS) - 1  # every step but the landing listing writes a row
+    # every nightly step but the landing listing writes a row (the close is a monthly job)
+    assert steps == len(EXPECTED_ASSETS) - 2
     assert [(a[0], a[1], a[4]) for a in audit] == [("2026-03-02", "cli", "success"),
                                                    ("2026-03-03", "cli", "success")]
     assert '"file": "ehr/charges/DFT_NORTH_20260303.hl7"' in audit[1][2]

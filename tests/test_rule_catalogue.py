@@ -1,4 +1,4 @@
-"""The whole rule catalogue against the demo generator's ground truth (30 days, 3 facilities)."""
+"""The whole rule catalogue against the demo generator's ground truth (31 days, 3 facilities)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,24 @@ import re
 
 import pytest
 
-from reconcile.config import default_settings
-from reconcile.demo.generator import RULES, GeneratorOptions, generate
+from reconcile.demo.generator import RULES
 from reconcile.rules import load_catalogue
 from reconcile.sqlfiles import sql_dir
 from reconcile.warehouse import Warehouse
-from tests.engine_kit import day_range, run_days
+from tests.conftest import MONTH_END, MONTH_START
+from tests.engine_kit import run_days
 from tests.truth_scoring import KEYS, found_keys, score, truth_keys
 
-START = dt.date(2026, 10, 1)
-OPTIONS = GeneratorOptions(start=START, days=30, visits_per_day=15, seed=7)
-END = OPTIONS.start + dt.timedelta(days=OPTIONS.days - 1)
+START, END = MONTH_START, MONTH_END
 
 
 @pytest.fixture(scope="module")
-def month(tmp_path_factory):
-    root = tmp_path_factory.mktemp("month")
-    generate(root / "landing", OPTIONS)
-    settings = default_settings(root / "landing", root / "w.duckdb")
-    run_days(settings, day_range(START, END))
+def month(demo_month):
+    settings = demo_month.settings
     with Warehouse(settings.warehouse_path).reader() as con:
         found = found_keys(con)
         digest = _exceptions_digest(con)
-    truth = truth_keys(root / "landing" / "truth.csv", END)
+    truth = truth_keys(demo_month.truth_csv, END)
     return settings, truth, found, digest
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import operator
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from reconcile.formats.records import BatchBuilder, FileRejected, RecordBatch, RowIssue, clip
+import pandas as pd
+
+from reconcile.formats.records import BATCH_ROWS, FileRejected, RecordBatch, RowIssue, clip
 
 
 class HeaderReport:
@@ -27,7 +30,9 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
     A missing expected column rejects the file (schema drift); `rename` maps a site's header
     names onto the reference names first.
     """
-    builder = BatchBuilder(list(columns))
+    names = list(columns)
+    rows: list[list[str | int]] = []
+    issues: list[RowIssue] = []
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, strict=True)
@@ -45,6 +50,8 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
             if report is not None:
                 report.extra = [h for h in header if h not in columns]
             positions = [header.index(c) for c in columns]
+            pick = operator.itemgetter(*positions) if len(positions) > 1 else (
+                lambda rec, p=positions[0]: (rec[p],))
             width = len(header)
             number = 0
             while True:
@@ -54,26 +61,34 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
                     break
                 except csv.Error as exc:
                     number += 1
-                    builder.reject(RowIssue(number, "csv_syntax", None, None,
-                                            f"malformed CSV record: {exc}"))
+                    issues.append(RowIssue(number, "csv_syntax", None, None,
+                                           f"malformed CSV record: {exc}"))
                     continue
                 if not record:  # a blank line is not a record
                     continue
                 number += 1
                 if len(record) != width:
-                    builder.reject(RowIssue(
+                    issues.append(RowIssue(
                         number, "field_count", None, clip(",".join(record)),
                         f"record has {len(record)} fields, header has {width}"
                         + (" (truncated line?)" if len(record) < width else ""),
                     ))
                 else:
-                    row = {"row_number": number}
-                    for name, pos in zip(columns, positions, strict=True):
-                        value = record[pos]
-                        row[name] = value if value != "" else None
-                    builder.add(row)
-                if builder.full():
-                    yield builder.cut()
+                    rows.append([number, *pick(record)])
+                if len(rows) + len(issues) >= BATCH_ROWS:
+                    yield _batch(rows, issues, names)
+                    rows, issues = [], []
     except UnicodeDecodeError as exc:
         raise FileRejected(f"file is not valid UTF-8 (byte {exc.start}): wrong encoding") from exc
-    yield from builder.drain()
+    if rows or issues:
+        yield _batch(rows, issues, names)
+
+
+def _batch(rows: list[list[str | int]], issues: list[RowIssue], names: list[str]) -> RecordBatch:
+    """Build the batch column by column; empty strings become None (null)."""
+    frame = pd.DataFrame(rows, columns=["row_number", *names], dtype=object)
+    frame["row_number"] = frame["row_number"].astype("int64")
+    for name in names:
+        column = frame[name]
+        frame[name] = column.where(column != "", None)
+    return RecordBatch(frame=frame, issues=issues)

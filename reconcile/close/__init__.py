@@ -1,0 +1,1 @@
+"""The month-end close package: report tables, Excel workbook and HTML report."""

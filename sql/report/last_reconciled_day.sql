@@ -1,0 +1,1 @@
+SELECT max(as_of_date) FROM recon.rule_runs
