@@ -146,7 +146,7 @@ def run_close(settings: Settings, period: str, preliminary: bool, out_dir: Path 
         }}},
         "ops": {"reports__close_package": {"config": {
             "preliminary": preliminary, "out_dir": str(out_dir.resolve()) if out_dir else ""}}},
-        "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     result = job.execute_in_process(partition_key=f"{period}-01", instance=instance,
                                     run_config=run_config, raise_on_error=False,
