@@ -54,20 +54,14 @@ def test_revenue_tieout_equals_sums_straight_from_staging(closed_month):
             "SELECT facility, sum(posted_charges) FROM report.revenue_tieout WHERE period = $p "
             "AND cost_center IS NOT NULL GROUP BY 1", {"p": PERIOD}).fetchall())
         # independent: net charges posted in October, one row per transaction id, whose
-        # department and code map, on days whose batch was posted
+        # department and code map to the ledger
         charges = dict(con.execute("""
             WITH lines AS (
                 SELECT * FROM staging.charges QUALIFY row_number() OVER (
-                    PARTITION BY facility, transaction_id ORDER BY extract_date, row_number) = 1),
-            posted_batches AS (
-                SELECT DISTINCT split_part(reference, '-', 1) AS facility,
-                       strptime(substr(reference, -8), '%Y%m%d')::DATE AS day
-                FROM staging.gl_journal_lines
-                WHERE source = 'REVENUE_INTERFACE' AND status = 'POSTED')
+                    PARTITION BY facility, transaction_id ORDER BY extract_date, row_number) = 1)
             SELECT l.facility, sum(CASE WHEN txn_type = 'CD' THEN -abs(extended_amount)
                                         ELSE extended_amount END)
             FROM lines l
-            JOIN posted_batches b ON b.facility = l.facility AND b.day = l.post_date
             WHERE l.post_date BETWEEN '2026-10-01' AND '2026-10-31'
               AND EXISTS (SELECT 1 FROM staging.department_map d WHERE d.facility = l.facility
                           AND d.source_department_code = l.department_code)
@@ -80,9 +74,7 @@ def test_revenue_tieout_equals_sums_straight_from_staging(closed_month):
             "AND reconciliation = 'revenue to GL'", {"p": PERIOD}).fetchall())
     assert package == ledger
     assert checklist["ALL"] == sum(ledger.values())
-    # every charge day has its own batch, so the tie-out's posted side covers all of them
-    tieout_posted_batches = sum(posted.values())
-    assert tieout_posted_batches >= sum(charges.values())
+    assert posted == charges
 
 
 def test_unbilled_and_exception_summary_add_up(closed_month):
