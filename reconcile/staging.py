@@ -6,6 +6,7 @@ rows in staging, rejected rows in quarantine) or not at all (rejected_files says
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
             try:
                 execute_template(con, "staging/insert_rows.sql", table, params)
             finally:
-                con.unregister("batch")
+                with contextlib.suppress(duckdb.Error):  # keep the insert's own error visible
+                    con.unregister("batch")
             loaded += len(valid)
         issues = batch.issues + issues
         if issues:

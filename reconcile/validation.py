@@ -40,33 +40,42 @@ def validate_batch(frame: pd.DataFrame, model: type[pa.DataFrameModel]
     bad: set[int] = set()
     row_numbers = frame["row_number"]
     locators = frame[LOCATOR] if LOCATOR in frame.columns else None
-    seen: set[tuple[int, str]] = set()
+    row_checks: dict[tuple[int, str], tuple[str, object]] = {}
     for case in cases.itertuples(index=False):
         index = case.index
         if index is None or pd.isna(index):
             raise ValueError(f"schema-level failure {case.check} on column {case.column}")
         index = int(index)
         check = str(case.check)
-        column = case.column
-        if case.schema_context == "DataFrameSchema":
-            # row-level (cross-field) check: pandera lists every column; keep the one it names
-            named, _, _ = check.partition(":")
-            if (index, check) in seen or (named in frame.columns and column != named):
-                continue
-            seen.add((index, check))
         value = case.failure_case
         value = None if value is None or pd.isna(value) else value
+        if case.schema_context == "DataFrameSchema":
+            # row-level (cross-field) check: pandera lists the row's non-null values; report it
+            # once, on the column its message names (whose value may be the missing one)
+            named = check.partition(":")[0]
+            column = named if named in frame.columns else str(case.column)
+            if (index, check) not in row_checks or case.column == named:
+                row_checks[(index, check)] = (column, value if case.column == named else None)
+            continue
         bad.add(index)
-        where = f"{locators.loc[index]}: " if locators is not None else ""
-        issues.append(RowIssue(
-            row_number=int(row_numbers.loc[index]),
-            check=names.get(check, _base_name(check)),
-            column=str(column) if column is not None else None,
-            value=clip(value),
-            reason=where + _reason(check, column),
-        ))
+        issues.append(_issue(row_numbers, locators, index, check, case.column, value, names))
+    for (index, check), (column, value) in row_checks.items():
+        bad.add(index)
+        issues.append(_issue(row_numbers, locators, index, check, column, value, names))
     valid = frame.drop(index=list(bad))[columns]
     return valid, issues, len(bad)
+
+
+def _issue(row_numbers: pd.Series, locators: pd.Series | None, index: int, check: str,
+           column: object, value: object, names: dict[str, str]) -> RowIssue:
+    where = f"{locators.loc[index]}: " if locators is not None else ""
+    return RowIssue(
+        row_number=int(row_numbers.loc[index]),
+        check=names.get(check, _base_name(check)),
+        column=str(column) if column is not None else None,
+        value=clip(value),
+        reason=where + _reason(check, column),
+    )
 
 
 def _base_name(check: str) -> str:

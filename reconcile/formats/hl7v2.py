@@ -119,13 +119,26 @@ class Message:
         return e.escape + body + e.escape
 
 
-def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
-    """Yield (message number, segment strings) per message; stray text yields a RowIssue.
+# Segments that open a message's body: seeing one again means a new message began without MSH.
+_ONCE_PER_MESSAGE = ("EVN", "PID", "PV1")
 
-    Segments may be separated by CR, LF or CRLF; a new message starts at each MSH segment.
+
+def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
+    """Yield (message number, segment strings) per message, or a RowIssue for a message that
+    has no MSH (it still counts as a record, as the sender's control total counts it).
+
+    Segments may be separated by CR, LF or CRLF; a new message starts at each MSH segment, and a
+    headless message is recognised when EVN, PID or PV1 appears again (or before any MSH).
     """
     number = 0
     current: list[str] | None = None
+    headless: list[str] | None = None
+    seen: set[str] = set()
+
+    def headless_issue() -> RowIssue:
+        return RowIssue(number, "hl7_structure", "MSH", clip("\r".join(headless or [])),
+                        "message with no MSH segment (its segments are quarantined whole)")
+
     try:
         with path.open("r", encoding="utf-8-sig", newline=None) as handle:
             for line in handle:
@@ -138,17 +151,32 @@ def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
                 if seg_id == "MSH":
                     if current is not None:
                         yield number, current
+                    if headless is not None:
+                        yield headless_issue()
                     number += 1
-                    current = [segment]
-                elif current is None:
-                    yield RowIssue(number + 1, "hl7_structure", None, clip(segment),
-                                   "segment outside a message (no MSH before it)")
-                else:
+                    current, headless, seen = [segment], None, set()
+                    continue
+                starts_again = seg_id in _ONCE_PER_MESSAGE and seg_id in seen
+                if current is not None and not starts_again:
                     current.append(segment)
+                    seen.add(seg_id)
+                    continue
+                if current is not None:  # a second PID (say) after a complete message
+                    yield number, current
+                    current = None
+                if headless is None or starts_again:
+                    if headless is not None:
+                        yield headless_issue()
+                    number += 1
+                    headless, seen = [], set()
+                headless.append(segment)
+                seen.add(seg_id)
     except UnicodeDecodeError as exc:
         raise FileRejected(f"file is not valid UTF-8 (byte {exc.start}): wrong encoding") from exc
     if current is not None:
         yield number, current
+    if headless is not None:
+        yield headless_issue()
 
 
 def hl7_timestamp(value: str | None) -> str | None:
@@ -178,7 +206,7 @@ ADT_COLUMNS = [
 ]
 
 CHARGE_COLUMNS = [
-    "message_control_id", "facility", "visit_number", "mrn", "account_number", "ft1_set_id",
+    "message_control_id", "message_type", "facility", "visit_number", "mrn", "account_number", "ft1_set_id",
     "transaction_id", "service_date", "post_date", "txn_type", "cdm_code", "cdm_description",
     "quantity", "extended_amount", "unit_amount", "department_code", "performing_npi",
     "ordering_npi", "order_number", "cpt_hcpcs", "modifiers", "ndc",
@@ -247,9 +275,11 @@ def read_charges(path: Path) -> Iterator[RecordBatch]:
             builder.reject(RowIssue(number, "hl7_structure", what, None,
                                     f"DFT message lacks its {what} segment"))
             continue
+        kind, trigger = msg.value(msh, 9, 1), msg.value(msh, 9, 2)
         common = {
             "row_number": number,
             "message_control_id": msg.value(msh, 10),
+            "message_type": f"{kind}^{trigger}" if kind and trigger else kind,
             "facility": msg.value(pv1, 3, 4),
             "visit_number": msg.value(pv1, 19),
             "mrn": msg.value(pid, 3, 1, 1),

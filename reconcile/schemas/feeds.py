@@ -63,7 +63,8 @@ class AdtEvent(_Strict):
 
 
 class Charge(_Strict):
-    message_control_id: Series[object] = pa.Field(nullable=True)
+    message_control_id: Series[object] = pa.Field(nullable=False)
+    message_type: Series[object] = pa.Field(str_matches=r"^DFT\^P0[36]$")
     facility: Series[object] = pa.Field(str_matches=FACILITY)
     visit_number: Series[object] = pa.Field(nullable=False)
     mrn: Series[object] = pa.Field(nullable=True)

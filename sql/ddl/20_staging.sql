@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS staging.adt_events (
 CREATE TABLE IF NOT EXISTS staging.charges (
     file_name VARCHAR NOT NULL, row_number BIGINT NOT NULL, extract_date DATE NOT NULL,
     load_run_id VARCHAR NOT NULL,
-    message_control_id VARCHAR NOT NULL, facility VARCHAR NOT NULL, visit_number VARCHAR NOT NULL,
-    mrn VARCHAR, account_number VARCHAR, ft1_set_id INTEGER,
+    message_control_id VARCHAR NOT NULL, message_type VARCHAR NOT NULL, facility VARCHAR NOT NULL,
+    visit_number VARCHAR NOT NULL, mrn VARCHAR, account_number VARCHAR, ft1_set_id INTEGER,
     transaction_id VARCHAR NOT NULL, service_date DATE NOT NULL, post_date DATE NOT NULL,
     txn_type VARCHAR NOT NULL, cdm_code VARCHAR NOT NULL, cdm_description VARCHAR,
     quantity DECIMAL(18,3) NOT NULL, extended_amount DECIMAL(18,2) NOT NULL,
