@@ -155,7 +155,7 @@ def cmd_close(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from assets.runner import run_range
+    from assets.runner import run_close, run_range
     from reconcile.config import render_settings
     from reconcile.demo.generator import GeneratorOptions, generate
 
@@ -176,21 +176,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config_path = work / "chartledger.toml"
     config_path.write_text(render_settings(settings), encoding="utf-8")
     end = args.start + dt.timedelta(days=args.days - 1)
-    print(f"2/2 running {args.start} .. {end} ...")
+    print(f"2/3 running {args.start} .. {end} ...")
     outcome = run_range(settings, args.start, end, config_file=config_path)
+    period = args.start.strftime("%Y-%m")
+    print(f"\n3/3 month-end close {period} ...")
+    closed = run_close(settings, period, preliminary=True, out_dir=None, config_file=config_path)
     home = outcome.dagster_home
     print(
         "\nDemo ready.\n"
-        f"  warehouse     {warehouse}\n"
+        f"  warehouse     {warehouse}  (the pipeline's own file)\n"
+        f"  analyst db    {settings.analyst_path}  (+ DATA_DICTIONARY.md beside it)\n"
+        f"  close package {settings.outputs / 'close' / period}  (.xlsx and .html)\n"
+        f"  daily digests {settings.outputs / 'digest'}\n"
         f"  configuration {config_path}\n"
         f"  ground truth  {landing / 'truth.csv'}\n"
-        f"  query it      duckdb -readonly {warehouse} "
-        "\"SELECT rule_id, count(*) FROM recon.exceptions WHERE status = 'open' GROUP BY 1\"\n"
+        f"  query it      .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+        f"'{settings.analyst_path}', read_only=True).sql('SELECT rule_id, count(*), "
+        "sum(amount_impact) FROM recon.open_exceptions GROUP BY 1 ORDER BY 3 DESC'))\"\n"
         f"  open the UI   DAGSTER_HOME={home} CHARTLEDGER_CONFIG={config_path} "
         f"CHARTLEDGER_PARTITIONS_START={args.start} .venv/bin/dagster dev -w workspace.yaml\n"
         "                then http://127.0.0.1:3000 (Assets > Global asset lineage)"
     )
-    return 0 if outcome.ok else 1
+    return 0 if outcome.ok and closed else 1
 
 
 def cmd_synthea(args: argparse.Namespace) -> int:

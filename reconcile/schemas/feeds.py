@@ -159,11 +159,6 @@ class CaseSupply(_Strict):
     implant_flag: Series[object] = pa.Field(isin=["Y", "N"])
     serial_number: Series[object] = pa.Field(nullable=True)
 
-    @pa.dataframe_check(name="implant_has_serial",
-                        error="serial_number: an implant (Y) needs a serial number")
-    def implant_has_serial(cls, df: pd.DataFrame) -> pd.Series:
-        return (df["implant_flag"] != "Y") | df["serial_number"].notna()
-
 
 class ItemMaster(_Strict):
     item_id: Series[object] = pa.Field(nullable=False)
