@@ -68,9 +68,10 @@ from pathlib import Path
 import duckdb
 
 from reconcile.audit import StepAudit
-from reconcile.config import ConfigError, Thresholds, validate_facility
+from reconcile.config import ConfigError, Thresholds, validate_facility, validate_identifier
 from reconcile.pipeline import refresh_canonical
 from reconcile.rules import evaluate_day, load_catalogue
+from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
 from reconcile.warehouse import Warehouse, apply_ddl
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ REVENUE_ACCOUNT = "4000"
 UNKNOWN_FACILITY = "UNKNOWN"    # documented items whose encounter is not in the export
 RUN_PREFIX = "synthea-"
 AUDIT_STEP = "synthea"
+# The values above that the SQL of sql/synthea/ uses, bound as parameters (never formatted in).
+CONSTANTS = {"department": DEPARTMENT, "cost_center": COST_CENTER, "revenue_account": REVENUE_ACCOUNT,
+             "unknown_facility": UNKNOWN_FACILITY}
 
 # The charge-capture rules, and the master-data rules they defer to (one root cause, one exception).
 SYNTHEA_RULES = ("UNKNOWN_CDM", "UNKNOWN_VISIT", "UNMAPPED_DEPARTMENT", "MISSING_CHARGE",
@@ -99,167 +103,35 @@ FILES: dict[str, tuple[str, ...]] = {
                             "NOTES", "UNITAMOUNT", "APPOINTMENTID"),
 }
 
-# What each loaded row must hold: (file, column, kind, rows it applies to). Kinds: text (present),
-# ts (a Synthea timestamp or date), money (a decimal with at most 2 places), qty (a positive number).
-CHARGE_ROWS = "TYPE = 'CHARGE'"
-CHECKS: tuple[tuple[str, str, str, str], ...] = (
-    ("encounters", "Id", "text", "true"),
-    ("encounters", "START", "ts", "true"),
-    ("encounters", "STOP", "ts?", "true"),
-    ("encounters", "CODE", "text", "true"),
-    ("encounters", "PATIENT", "text", "true"),
-    ("procedures", "ENCOUNTER", "text", "true"),
-    ("procedures", "CODE", "text", "true"),
-    ("procedures", "START", "ts", "true"),
-    ("medications", "ENCOUNTER", "text", "true"),
-    ("medications", "CODE", "text", "true"),
-    ("medications", "START", "ts", "true"),
-    ("immunizations", "ENCOUNTER", "text", "true"),
-    ("immunizations", "CODE", "text", "true"),
-    ("immunizations", "DATE", "ts", "true"),
-    ("claims_transactions", "ID", "text", CHARGE_ROWS),
-    ("claims_transactions", "APPOINTMENTID", "text", CHARGE_ROWS),
-    ("claims_transactions", "PROCEDURECODE", "text", CHARGE_ROWS),
-    ("claims_transactions", "FROMDATE", "ts", CHARGE_ROWS),
-    ("claims_transactions", "UNITS", "qty", CHARGE_ROWS),
-    ("claims_transactions", "AMOUNT", "money", CHARGE_ROWS),
-    ("claims_transactions", "UNITAMOUNT", "money?", CHARGE_ROWS),
+# What each loaded row must hold: (file, column, kind), checked by sql/synthea/check_column.sql.
+# Kinds: text (present), ts (a Synthea timestamp or date), money (a decimal with at most 2 places),
+# qty (a positive number); a trailing ? means the value may be empty.
+CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("encounters", "Id", "text"),
+    ("encounters", "START", "ts"),
+    ("encounters", "STOP", "ts?"),
+    ("encounters", "CODE", "text"),
+    ("encounters", "PATIENT", "text"),
+    ("procedures", "ENCOUNTER", "text"),
+    ("procedures", "CODE", "text"),
+    ("procedures", "START", "ts"),
+    ("medications", "ENCOUNTER", "text"),
+    ("medications", "CODE", "text"),
+    ("medications", "START", "ts"),
+    ("immunizations", "ENCOUNTER", "text"),
+    ("immunizations", "CODE", "text"),
+    ("immunizations", "DATE", "ts"),
+    ("claims_transactions", "ID", "text"),
+    ("claims_transactions", "APPOINTMENTID", "text"),
+    ("claims_transactions", "PROCEDURECODE", "text"),
+    ("claims_transactions", "FROMDATE", "ts"),
+    ("claims_transactions", "UNITS", "qty"),
+    ("claims_transactions", "AMOUNT", "money"),
+    ("claims_transactions", "UNITAMOUNT", "money?"),
 )
-_BAD = {
-    "text": "{c} IS NULL",
-    "ts": "{c} IS NULL OR syn_ts({c}) IS NULL",
-    "ts?": "{c} IS NOT NULL AND syn_ts({c}) IS NULL",
-    "money": r"{c} IS NULL OR NOT regexp_full_match({c}, '-?[0-9]+(\.[0-9]{{1,2}})?')",
-    "money?": r"{c} IS NOT NULL AND NOT regexp_full_match({c}, '-?[0-9]+(\.[0-9]{{1,2}})?')",
-    "qty": "{c} IS NULL OR TRY_CAST({c} AS DECIMAL(18,3)) IS NULL OR TRY_CAST({c} AS DECIMAL(18,3)) <= 0",
-}
-
-# Synthea writes ISO-8601 UTC timestamps (and plain dates in a few files).
-TS_MACRO = ("CREATE OR REPLACE TEMP MACRO syn_ts(x) AS "
-            "try_strptime(x, ['%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S.%fZ', '%Y-%m-%d'])")
-
-# Documented items: the encounter's own code, procedures, medication orders, immunizations.
-DOCUMENTED_SQL = """
-CREATE OR REPLACE TEMP TABLE syn_documented AS
-SELECT 'encounters.csv' AS file_name, row_number, Id AS visit_number, CODE AS code,
-       syn_ts(START) AS performed_at, DESCRIPTION AS description,
-       BASE_ENCOUNTER_COST AS base_cost, PATIENT AS mrn
-FROM syn_encounters
-UNION ALL
-SELECT 'procedures.csv', row_number, ENCOUNTER, CODE, syn_ts(START), DESCRIPTION, BASE_COST, PATIENT
-FROM syn_procedures
-UNION ALL
-SELECT 'medications.csv', row_number, ENCOUNTER, CODE, syn_ts(START), DESCRIPTION, BASE_COST, PATIENT
-FROM syn_medications
-UNION ALL
-SELECT 'immunizations.csv', row_number, ENCOUNTER, CODE, syn_ts(DATE), DESCRIPTION, BASE_COST, PATIENT
-FROM syn_immunizations
-"""
-
-CHARGE_LINES_SQL = f"""
-CREATE OR REPLACE TEMP TABLE syn_charge_lines AS
-SELECT c.*, CAST(syn_ts(c.FROMDATE) AS DATE) AS service_date,
-       COALESCE(fp.facility, fe.facility, '{UNKNOWN_FACILITY}') AS facility
-FROM syn_claims_transactions c
-LEFT JOIN syn_facilities fp ON fp.org_id = c.PLACEOFSERVICE
-LEFT JOIN syn_encounters e ON e.Id = c.APPOINTMENTID
-LEFT JOIN syn_facilities fe ON fe.org_id = e.ORGANIZATION
-WHERE c.{CHARGE_ROWS}
-"""
-
-SERVICE_RANGE_SQL = """
-SELECT min(d), max(d) FROM (
-    SELECT CAST(performed_at AS DATE) AS d FROM syn_documented
-    UNION ALL SELECT service_date FROM syn_charge_lines)
-"""
-
-ADT_SQL = f"""
-INSERT INTO staging.adt_events BY NAME
-SELECT 'encounters.csv' AS file_name, e.row_number, $extract_date AS extract_date,
-       $run_id AS load_run_id,
-       'SYNTHEA-' || e.Id || '-' || ev.event_type AS message_control_id,
-       'ADT' AS message_type, ev.event_type,
-       CASE ev.event_type WHEN 'A01' THEN syn_ts(e.START) ELSE syn_ts(e.STOP) END AS message_at,
-       CASE ev.event_type WHEN 'A01' THEN syn_ts(e.START) ELSE syn_ts(e.STOP) END AS event_at,
-       e.PATIENT AS mrn,
-       CASE lower(e.ENCOUNTERCLASS) WHEN 'inpatient' THEN 'I' WHEN 'emergency' THEN 'E'
-            ELSE 'O' END AS patient_class,
-       COALESCE(f.facility, '{UNKNOWN_FACILITY}') AS facility,
-       e.ENCOUNTERCLASS AS hospital_service, e.Id AS visit_number,
-       syn_ts(e.START) AS admit_at,
-       CASE ev.event_type WHEN 'A03' THEN syn_ts(e.STOP) END AS discharge_at
-FROM syn_encounters e
-CROSS JOIN (VALUES ('A01'), ('A03')) AS ev(event_type)
-LEFT JOIN syn_facilities f ON f.org_id = e.ORGANIZATION
-WHERE ev.event_type = 'A01' OR e.STOP IS NOT NULL
-"""
-
-PROCEDURES_SQL = f"""
-INSERT INTO staging.procedures BY NAME
-SELECT d.file_name, d.row_number, $extract_date AS extract_date, $run_id AS load_run_id,
-       replace(d.file_name, '.csv', '') || ':' || d.row_number AS resource_id,
-       'completed' AS status, d.code AS cdm_code, d.mrn, d.visit_number, d.performed_at,
-       '{DEPARTMENT}' AS department_code,
-       COALESCE(f.facility, '{UNKNOWN_FACILITY}') AS facility
-FROM syn_documented d
-LEFT JOIN syn_encounters e ON e.Id = d.visit_number
-LEFT JOIN syn_facilities f ON f.org_id = e.ORGANIZATION
-"""
-
-CHARGES_SQL = f"""
-INSERT INTO staging.charges BY NAME
-SELECT 'claims_transactions.csv' AS file_name, row_number, $extract_date AS extract_date,
-       $run_id AS load_run_id, COALESCE(CLAIMID, ID) AS message_control_id, facility,
-       APPOINTMENTID AS visit_number, PATIENTID AS mrn, ID AS transaction_id,
-       service_date, service_date AS post_date, 'CG' AS txn_type,
-       PROCEDURECODE AS cdm_code, NOTES AS cdm_description,
-       CAST(UNITS AS DECIMAL(18,3)) AS quantity,
-       CAST(AMOUNT AS DECIMAL(18,2)) AS extended_amount,
-       CAST(UNITAMOUNT AS DECIMAL(18,2)) AS unit_amount,
-       '{DEPARTMENT}' AS department_code,
-       NULLIF(concat_ws('~', MODIFIER1, MODIFIER2), '') AS modifiers
-FROM syn_charge_lines
-"""
-
-# One row per code: the latest non-zero charged unit amount, else the documented base cost.
-CHARGEMASTER_SQL = f"""
-INSERT INTO staging.chargemaster BY NAME
-WITH observed AS (
-    SELECT PROCEDURECODE AS code, CAST(UNITAMOUNT AS DECIMAL(18,2)) AS price, NOTES AS description,
-           service_date AS day, 1 AS source_rank, 'claims_transactions.csv' AS file_name,
-           row_number
-    FROM syn_charge_lines
-    UNION ALL
-    SELECT code, TRY_CAST(base_cost AS DECIMAL(18,2)), description, CAST(performed_at AS DATE),
-           2, file_name, row_number
-    FROM syn_documented
-), firsts AS (
-    SELECT code, min(day) AS effective_from FROM observed GROUP BY code
-)
-SELECT o.file_name, o.row_number, $extract_date AS extract_date, $run_id AS load_run_id,
-       o.code AS cdm_code, o.description, '{DEPARTMENT}' AS department_code,
-       COALESCE(o.price, 0) AS unit_price, '{REVENUE_ACCOUNT}' AS gl_revenue_account,
-       f.effective_from, 'A' AS status
-FROM observed o JOIN firsts f USING (code)
-QUALIFY row_number() OVER (
-    PARTITION BY o.code
-    ORDER BY COALESCE(o.price, 0) > 0 DESC, o.source_rank, o.day DESC, o.file_name DESC,
-             o.row_number DESC) = 1
-"""
-
-DEPARTMENT_MAP_SQL = f"""
-INSERT INTO staging.department_map BY NAME
-SELECT 'organizations.csv' AS file_name, o.row_number, $extract_date AS extract_date,
-       $run_id AS load_run_id, 'EHR' AS source_system,
-       '{DEPARTMENT}' AS source_department_code, f.facility, '{COST_CENTER}' AS cost_center
-FROM syn_organizations o JOIN syn_facilities f ON f.org_id = o.Id
-QUALIFY row_number() OVER (PARTITION BY f.facility ORDER BY o.row_number) = 1
-"""
-
-OPEN_SQL = """
-SELECT rule_id, count(*) FROM recon.exceptions
-WHERE status = 'open' AND list_contains($rules, rule_id) GROUP BY rule_id
-"""
+# The rows of a file that are loaded, hence checked: all of temp table syn_<file>, except for
+# claims_transactions.csv, whose TYPE = 'CHARGE' lines only (view of sql/synthea/charge_rows.sql).
+CHECKED_ROWS = {"claims_transactions": "syn_charge_rows"}
 
 CHARTLEDGER_SCHEMAS = ("raw", "staging", "canonical", "recon", "report", "ops")
 DERIVED_SCHEMAS = ("canonical", "recon", "report")  # rebuilt from staging: never foreign data
@@ -328,13 +200,13 @@ def run_synthea(export_dir: Path, warehouse_path: Path,
         first, last = _service_range(con)
         as_of = last + dt.timedelta(days=base.charge_window_days + 1)
         window = (last - first).days + 1 + base.charge_window_days + 1
-        params = {"extract_date": as_of, "run_id": run_id}
+        params = {"extract_date": as_of, "run_id": run_id, **CONSTANTS}
         con.execute("BEGIN TRANSACTION")
         try:
             _clear(con)
-            for statement in (ADT_SQL, PROCEDURES_SQL, CHARGES_SQL, CHARGEMASTER_SQL,
-                              DEPARTMENT_MAP_SQL):
-                con.execute(statement, params)
+            for step in ("load_adt", "load_procedures", "load_charges", "build_chargemaster",
+                         "build_department_map"):
+                run_sql_file(con, f"synthea/{step}.sql", params)
             loaded = _loaded_counts(con)
             con.execute("COMMIT")
         except BaseException:
@@ -342,7 +214,8 @@ def run_synthea(export_dir: Path, warehouse_path: Path,
             raise
         refresh_canonical(con)
         found = evaluate_day(con, as_of, replace(base, rolling_window_days=window), rules=rules)
-        open_rows = dict(con.execute(OPEN_SQL, {"rules": list(SYNTHEA_RULES)}).fetchall())
+        open_rows = dict(query_sql_file(con, "synthea/open_by_rule.sql",
+                                        {"rules": list(SYNTHEA_RULES)}).fetchall())
         open_by_rule = {r.rule_id: int(open_rows.get(r.rule_id, 0)) for r in rules}
         audit.inputs = inputs
         audit.outputs = {**loaded, **{f"open.{k}": v for k, v in open_by_rule.items()}}
@@ -368,57 +241,53 @@ def facility_code(org_id: str) -> str:
 def _read_export(con: duckdb.DuckDBPyConnection, paths: dict[str, Path]) -> dict[str, int]:
     """Read every file as text into temp tables syn_<name> (with its 1-based data row number),
     check what will be loaded, and build the derived temp tables; rows read per file."""
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(TS_MACRO)
+    run_sql_file(con, "synthea/session.sql")
     rows = {}
     for name, path in paths.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE syn_{name}_text AS "
-                    "SELECT * FROM read_csv($path, header = true, all_varchar = true, "
-                    "delim = ',', quote = '\"', escape = '\"')", {"path": str(path)})
-        columns = {c[0] for c in con.execute(f"DESCRIBE syn_{name}_text").fetchall()}
+        table, text = f"syn_{name}", f"syn_{name}_text"
+        execute_template(con, "synthea/read_csv.sql", {"table": text}, {"path": str(path)})
+        columns = _columns(con, "temp", "main", text)
         lacking = [c for c in FILES[name] if c not in columns]
         if lacking:
             raise SyntheaError(f"{path.name} lacks column(s) {', '.join(lacking)}")
-        # The reader keeps the file's order (preserve_insertion_order), so in a table created
-        # outside any transaction rowid + 1 is the file's data row number (inside a transaction,
-        # uncommitted rows get transaction-local row ids: hence read before BEGIN).
-        con.execute(f"CREATE OR REPLACE TEMP TABLE syn_{name} AS "
-                    f"SELECT rowid + 1 AS row_number, * FROM syn_{name}_text")
-        con.execute(f"DROP TABLE syn_{name}_text")
-        count, first, last = con.execute(
-            f"SELECT count(*), min(row_number), max(row_number) FROM syn_{name}").fetchone()
+        # numbered outside any transaction (see number_rows.sql): hence read before BEGIN
+        execute_template(con, "synthea/number_rows.sql", {"table": table, "source": text})
+        execute_template(con, "synthea/drop_table.sql", {"table": text})
+        count, first, last = execute_template(con, "synthea/row_range.sql", {"table": table}).fetchone()
         if count and (first, last) != (1, count):
             raise SyntheaError(f"{path.name}: could not number its rows ({first}..{last} for "
                                f"{count} rows)")
         rows[name] = count
+    run_sql_file(con, "synthea/charge_rows.sql")
     problems = []
-    for name, column, kind, where in CHECKS:
-        bad = _BAD[kind].format(c=f'"{column}"')
-        count, sample = con.execute(
-            f"SELECT count(*), list(row_number ORDER BY row_number)[1:3] FROM syn_{name} "
-            f"WHERE ({where}) AND ({bad})").fetchone()
+    for name, column, kind in CHECKS:
+        count, sample = execute_template(
+            con, "synthea/check_column.sql",
+            {"table": CHECKED_ROWS.get(name, f"syn_{name}"), "column": column},
+            {"kind": kind.removesuffix("?"), "required": not kind.endswith("?")}).fetchone()
         if count:
             problems.append(f"{name}.csv {column}: {count} row(s) unreadable or empty "
                             f"(data rows {', '.join(map(str, sample))}…)")
-    duplicated = con.execute(
-        "SELECT count(*) FROM (SELECT Id FROM syn_encounters GROUP BY Id HAVING count(*) > 1)"
-    ).fetchone()[0]
+    duplicated = query_sql_file(con, "synthea/duplicate_encounters.sql").fetchone()[0]
     if duplicated:
         problems.append(f"encounters.csv: {duplicated} encounter id(s) appear more than once")
     if problems:
         raise SyntheaError("the Synthea export cannot be loaded: " + "; ".join(problems))
     _build_facilities(con)
-    con.execute(DOCUMENTED_SQL)
-    con.execute(CHARGE_LINES_SQL)
+    run_sql_file(con, "synthea/build_documented.sql")
+    run_sql_file(con, "synthea/build_charge_lines.sql", CONSTANTS)
     return rows
 
 
+def _columns(con: duckdb.DuckDBPyConnection, database: str | None, schema: str,
+             table: str) -> set[str]:
+    return {r[0] for r in query_sql_file(con, "synthea/table_columns.sql",
+                                         {"database": database, "schema": schema, "table": table}
+                                         ).fetchall()}
+
+
 def _build_facilities(con: duckdb.DuckDBPyConnection) -> None:
-    org_ids = [r[0] for r in con.execute(
-        "SELECT Id FROM syn_organizations WHERE Id IS NOT NULL "
-        "UNION SELECT ORGANIZATION FROM syn_encounters WHERE ORGANIZATION IS NOT NULL "
-        f"UNION SELECT PLACEOFSERVICE FROM syn_claims_transactions "
-        f"WHERE {CHARGE_ROWS} AND PLACEOFSERVICE IS NOT NULL ORDER BY 1").fetchall()]
+    org_ids = [r[0] for r in query_sql_file(con, "synthea/organization_ids.sql").fetchall()]
     codes: dict[str, str] = {}
     for org_id in org_ids:
         code = facility_code(org_id)
@@ -426,57 +295,47 @@ def _build_facilities(con: duckdb.DuckDBPyConnection) -> None:
             raise SyntheaError(f"organizations {codes[code]} and {org_id} share the facility "
                                f"code {code}")
         codes[code] = org_id
-    con.execute("CREATE OR REPLACE TEMP TABLE syn_facilities (org_id VARCHAR, facility VARCHAR)")
-    if codes:
-        con.executemany("INSERT INTO syn_facilities VALUES (?, ?)",
-                        [(org_id, code) for code, org_id in codes.items()])
+    run_sql_file(con, "synthea/build_facilities.sql",
+                 {"org_ids": list(codes.values()), "facilities": list(codes)})
 
 
 def _service_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
-    first, last = con.execute(SERVICE_RANGE_SQL).fetchone()
+    first, last = query_sql_file(con, "synthea/service_range.sql").fetchone()
     if first is None:
         raise SyntheaError("the Synthea export documents and charges nothing")
     return first, last
 
 
 def _loaded_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    queries = {
-        "facilities": "SELECT count(DISTINCT facility) FROM staging.adt_events",
-        "visits": "SELECT count(DISTINCT visit_number) FROM staging.adt_events",
-        "adt_events": "SELECT count(*) FROM staging.adt_events",
-        "documented_items": "SELECT count(*) FROM staging.procedures",
-        "charge_lines": "SELECT count(*) FROM staging.charges",
-        "chargemaster_codes": "SELECT count(*) FROM staging.chargemaster",
-        "department_map_rows": "SELECT count(*) FROM staging.department_map",
-    }
-    return {k: int(con.execute(q).fetchone()[0]) for k, q in queries.items()}
+    cur = query_sql_file(con, "synthea/loaded_counts.sql")
+    row = cur.fetchone()
+    return {d[0]: int(v) for d, v in zip(cur.description, row, strict=True)}
 
 
 def _base_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    return con.execute(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_type = 'BASE TABLE' AND table_catalog = current_database() ORDER BY 1, 2"
-    ).fetchall()
+    return query_sql_file(con, "synthea/base_tables.sql").fetchall()
 
 
 def _refuse_foreign_data(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Raise unless the warehouse is empty or holds only a previous Synthea load."""
     foreign = []
     for schema, table in _base_tables(con):
-        if schema in DERIVED_SCHEMAS:
-            continue
-        name = f'"{schema}"."{table}"'
-        if schema not in CHARTLEDGER_SCHEMAS:
+        # ChartLedger names its tables with plain identifiers: a table named otherwise is not its
+        # own, even in its schemas (and could not be named in the SQL that clears them)
+        if schema not in CHARTLEDGER_SCHEMAS or not _is_identifier(table):
             foreign.append(f"{schema}.{table}")
             continue
-        columns = {c[0] for c in con.execute(f"DESCRIBE {name}").fetchall()}
+        if schema in DERIVED_SCHEMAS:
+            continue
+        name = {"schema": schema, "table": table}
         if (schema, table) == ("ops", "run_log"):
-            where = f"step <> '{AUDIT_STEP}'"
-        elif "load_run_id" in columns:
-            where = f"load_run_id NOT LIKE '{RUN_PREFIX}%'"
+            cur = query_sql_file(con, "synthea/foreign_run_log_rows.sql", {"audit_step": AUDIT_STEP})
+        elif "load_run_id" in _columns(con, None, schema, table):
+            cur = execute_template(con, "synthea/foreign_loaded_rows.sql", name,
+                                   {"run_prefix": RUN_PREFIX})
         else:
-            where = "true"
-        if con.execute(f"SELECT count(*) FROM {name} WHERE {where}").fetchone()[0]:
+            cur = execute_template(con, "synthea/count_rows.sql", name)
+        if cur.fetchone()[0]:
             foreign.append(f"{schema}.{table}")
     if foreign:
         raise SyntheaError(
@@ -484,11 +343,19 @@ def _refuse_foreign_data(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             "give a new file")
 
 
+def _is_identifier(name: str) -> bool:
+    try:
+        validate_identifier(name, "table")
+    except ConfigError:
+        return False
+    return True
+
+
 def _clear(con: duckdb.DuckDBPyConnection) -> None:
     """Empty every ChartLedger table of a previous Synthea load, keeping the audit trail."""
     for schema, table in _base_tables(con):
         if schema in CHARTLEDGER_SCHEMAS and (schema, table) != ("ops", "run_log"):
-            con.execute(f'DELETE FROM "{schema}"."{table}"')
+            execute_template(con, "synthea/clear_table.sql", {"schema": schema, "table": table})
 
 
 def _sha256(path: Path) -> str:

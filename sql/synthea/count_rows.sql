@@ -1,0 +1,2 @@
+-- Rows of "{schema}"."{table}".
+SELECT count(*) FROM "{schema}"."{table}"

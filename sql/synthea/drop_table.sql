@@ -1,0 +1,2 @@
+-- Drop a temp table the read no longer needs.
+DROP TABLE {table}
