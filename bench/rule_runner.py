@@ -671,10 +671,10 @@ def markdown_section(results: list[dict], machine: dict, command: str) -> str:
 
 RESULTS_HEADER = """# Benchmarks
 
-Scripts in `bench/` measure ChartLedger on synthetic data built in DuckDB on the spot (nothing is
-read from files). Each one prints its figures and replaces its own section below; figures are only
-ever ones measured on the machine named in the section. Run from the repository root with the
-project's virtual environment, e.g.
+Scripts in `bench/` measure ChartLedger on synthetic data generated on the spot (the rule runner's
+is built in DuckDB alone, no files). Each one prints its figures and replaces its own section
+below; figures are only ever ones measured on the machine named in the section. Run from the
+repository root with the project's virtual environment, e.g.
 
     .venv/bin/python bench/rule_runner.py --rows 1000000 10000000 --memory-limit 3GB --threads 2
 

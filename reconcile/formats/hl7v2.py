@@ -73,6 +73,10 @@ class Message:
             return None
         if fields[0] == "MSH" and number <= 2:
             return raw
+        enc = self.enc
+        if (repetition == 1 and enc.repetition not in raw and enc.component not in raw
+                and enc.subcomponent not in raw and enc.escape not in raw):
+            return raw if component == 1 else None  # the common case: a plain value
         reps = raw.split(self.enc.repetition)
         if repetition > len(reps):
             return None

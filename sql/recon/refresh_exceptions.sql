@@ -1,29 +1,32 @@
 -- Derive the work queue (recon.exceptions) and its history (recon.exception_events) from every
 -- evaluation so far. Deterministic: the same findings give the same rows, whatever the order in
 -- which days were (re)run.
---   in scope: an evaluation date whose window covers the exception's scope date (always, when
---             the rule has no date) and which evaluated its rule, on or after it was first seen;
+--   in scope: an evaluation date on or after its first sighting, which evaluated its rule and
+--             whose window covers the scope date of its latest finding so far (always, when the
+--             rule has no date);
 --   open:     found by the latest evaluation in scope; otherwise resolved on the first in-scope
 --             evaluation after its last sighting.
 
 CREATE OR REPLACE TEMP TABLE exception_evaluations AS
-WITH latest AS (
-    SELECT * FROM recon.findings
-    QUALIFY row_number() OVER (PARTITION BY exception_id ORDER BY as_of_date DESC) = 1
-), sightings AS (
-    SELECT exception_id, min(as_of_date) AS first_seen, max(as_of_date) AS last_seen
+WITH ids AS (
+    SELECT exception_id, any_value(rule_id) AS rule_id, min(as_of_date) AS first_seen
     FROM recon.findings GROUP BY exception_id
+), candidates AS (
+    SELECT i.exception_id, i.rule_id, r.as_of_date, r.window_start, r.window_end
+    FROM ids i
+    JOIN recon.rule_runs r
+      ON r.as_of_date >= i.first_seen
+     AND list_contains(string_split(r.rules, ','), i.rule_id)
 )
-SELECT l.exception_id, l.rule_id, r.as_of_date,
-       (f.exception_id IS NOT NULL) AS found
-FROM latest l
-JOIN sightings s USING (exception_id)
-JOIN recon.rule_runs r
-  ON r.as_of_date >= s.first_seen
- AND list_contains(string_split(r.rules, ','), l.rule_id)
- AND (l.scope_date IS NULL OR l.scope_date BETWEEN r.window_start AND r.window_end)
-LEFT JOIN recon.findings f
-  ON f.exception_id = l.exception_id AND f.as_of_date = r.as_of_date;
+-- Causal: whether run r had the exception in scope depends only on findings up to r (the
+-- latest one at or before r), so a later night never rewrites an earlier night's history.
+SELECT c.exception_id, c.rule_id, c.as_of_date, (f.as_of_date = c.as_of_date) AS found
+FROM candidates c
+ASOF JOIN recon.findings f
+  ON f.exception_id = c.exception_id AND c.as_of_date >= f.as_of_date
+WHERE f.as_of_date = c.as_of_date
+   OR f.scope_date IS NULL
+   OR f.scope_date BETWEEN c.window_start AND c.window_end;
 
 DELETE FROM recon.exceptions;
 INSERT INTO recon.exceptions BY NAME
