@@ -100,15 +100,25 @@ WHERE s.extract_date <= $as_of AND i.chargeable = 'Y';
 -- Identical CG lines (visit, code, service date, quantity, amounts, modifiers, performer) in the
 -- window, less the credits that reverse them: more than one live line is a duplicate charge.
 CREATE OR REPLACE TEMP TABLE charge_duplicate_groups AS
-WITH cg AS (
-    SELECT facility, visit_number, cdm_code, service_date, quantity, extended_amount,
-           unit_amount, modifiers, performing_npi,
-           count(*)                                                AS lines,
-           max(post_date)                                          AS last_post_date,
-           min(department_code)                                    AS department_code,
-           string_agg(transaction_id, ' ' ORDER BY transaction_id) AS refs
+WITH multi AS (
+    -- only keys with two or more CG lines can hold a duplicate: group the rest no further
+    SELECT facility, visit_number, cdm_code, service_date
     FROM asof_charge_lines
     WHERE txn_type = 'CG' AND service_date BETWEEN $window_start AND $as_of
+    GROUP BY ALL
+    HAVING count(*) > 1
+), cg AS (
+    SELECT l.facility, l.visit_number, l.cdm_code, l.service_date, l.quantity,
+           l.extended_amount, l.unit_amount, l.modifiers, l.performing_npi,
+           count(*)                                                AS lines,
+           max(l.post_date)                                        AS last_post_date,
+           min(l.department_code)                                  AS department_code,
+           array_to_string(list_sort(list(l.transaction_id)), ' ') AS refs
+    FROM asof_charge_lines l
+    SEMI JOIN multi m
+      ON m.facility = l.facility AND m.visit_number = l.visit_number
+     AND m.cdm_code = l.cdm_code AND m.service_date = l.service_date
+    WHERE l.txn_type = 'CG'
     GROUP BY ALL
 ), cd AS (
     SELECT facility, visit_number, cdm_code, service_date, quantity,
@@ -133,7 +143,7 @@ WITH expected AS (
     SELECT facility, visit_number, cdm_code, service_date,
            sum(quantity)                                    AS expected_qty,
            min(department_code)                             AS department_code,
-           string_agg(source_ref, ' ' ORDER BY source_ref)  AS expected_refs,
+           array_to_string(list_sort(list(source_ref)), ' ')  AS expected_refs,
            min(item_or_ndc)                                 AS item_or_ndc
     FROM asof_expected_lines
     WHERE service_date BETWEEN $window_start AND $as_of
@@ -149,7 +159,7 @@ WITH expected AS (
            sum(signed_quantity)                                    AS net_qty,
            sum(signed_amount)                                      AS posted_amount,
            min(department_code)                                    AS department_code,
-           string_agg(transaction_id, ' ' ORDER BY transaction_id) AS posted_refs
+           array_to_string(list_sort(list(transaction_id)), ' ') AS posted_refs
     FROM asof_charge_lines
     WHERE service_date BETWEEN $window_start AND $as_of
     GROUP BY ALL
