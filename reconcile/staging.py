@@ -25,6 +25,7 @@ from reconcile.validation import validate_batch
 log = logging.getLogger(__name__)
 
 LOADED = ("loaded", "replaced")
+OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
         if not valid.empty:
             valid = valid.drop(columns=["row_number"]).assign(
                 row_number=valid["row_number"].astype("int64"))
+            # local time of the facility, to the second: offsets and fractions are dropped
             for column in timestamp_columns:
-                valid[column] = valid[column].str.slice(0, 19)
+                valid[column] = valid[column].str.replace(OFFSET, "", regex=True).str.slice(0, 19)
             con.register("batch", valid)
             try:
                 execute_template(con, "staging/insert_rows.sql", table, params)

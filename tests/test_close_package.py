@@ -132,3 +132,24 @@ def test_kpis_match_hand_computed_values(tmp_path):
     value, numerator, _ = kpis["days_in_dnfb"]
     assert numerator == Decimal("2245")
     assert abs(value - Decimal("5.3911")) < Decimal("0.001")
+
+
+def test_close_command_refuses_then_writes_the_preliminary_package(tmp_path, monkeypatch, capsys):
+    from reconcile.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    slice_fixture.build(tmp_path / "landing")
+    settings = default_settings(tmp_path / "landing", tmp_path / "w.duckdb")
+    run_days(settings, day_range(dt.date(2026, 3, 1), dt.date(2026, 3, 8)))
+    warehouse = str(settings.warehouse_path)
+    assert main(["close", "--warehouse", warehouse, "--period", "2026-03"]) == 1
+    assert "ask for a preliminary close" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["close", "--warehouse", warehouse, "--period", "2026-03", "--preliminary",
+                 "--out", str(out)]) == 0
+    assert "(PRELIMINARY)" in capsys.readouterr().out
+    folder = out / "close" / "2026-03"
+    assert sorted(p.name for p in folder.iterdir()) == ["close_2026-03.html",
+                                                         "close_2026-03.xlsx"]
+    assert (tmp_path / "analyst.duckdb").is_file()
+    assert main(["close", "--warehouse", warehouse, "--period", "2026-13"]) == 2

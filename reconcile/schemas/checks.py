@@ -31,8 +31,8 @@ if not _registered("iso_date"):
         """A real timestamp YYYY-MM-DDTHH:MM[:SS][offset] (local time of the facility)."""
         text = series.astype(str)
         ok = text.str.match(TIMESTAMP_RE)
-        parsed = pd.to_datetime(text.where(ok).str.slice(0, 19), format="ISO8601",
-                                errors="coerce")
+        local = text.where(ok).str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+        parsed = pd.to_datetime(local, format="ISO8601", errors="coerce")
         return ok & parsed.notna()
 
     @register_check_method(statistics=["scale", "positive"])
