@@ -28,8 +28,12 @@ def _one(con, sql, params=None):
     return con.execute(sql, params or {}).fetchone()
 
 
-def test_final_close_of_a_fully_reconciled_month(closed_month):
+def test_final_close_of_a_fully_reconciled_month(closed_month, demo_month):
     _, result = closed_month
+    with Warehouse(demo_month.settings.warehouse_path).writer() as con:
+        # allowing a preliminary close of a complete month still gives a final one
+        again = build_close(con, demo_month.settings, PERIOD, True, "test-close")
+    assert again.preliminary is False
     assert (result.period, result.as_of, result.preliminary) == (PERIOD, dt.date(2026, 10, 31),
                                                                  False)
     assert set(result.ready_to_close) == {"ALL", "NORTH", "SOUTH", "CHILD"}

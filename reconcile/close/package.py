@@ -38,8 +38,8 @@ def period_bounds(period: str) -> tuple[dt.date, dt.date]:
 
 def build_close(con: duckdb.DuckDBPyConnection, settings: Settings, period: str,
                 preliminary: bool, run_id: str) -> CloseResult:
-    """Replace the period's report rows; refuses a period whose last day is not reconciled
-    unless `preliminary` (then the package says PRELIMINARY everywhere)."""
+    """Replace the period's report rows. A period whose last day is not reconciled is refused
+    unless `preliminary` is allowed, and is then labelled PRELIMINARY everywhere."""
     start, end = period_bounds(period)
     last = query_sql_file(con, "report/last_reconciled_day.sql").fetchone()[0]
     if last is None or last < start:
@@ -52,7 +52,7 @@ def build_close(con: duckdb.DuckDBPyConnection, settings: Settings, period: str,
     params = {
         **rule_parameters(as_of, settings.thresholds, settings.pay_period_first_end),
         "window_start": start, "period": period, "start": start, "end": end,
-        "preliminary": preliminary or last < end, "run_id": run_id,
+        "preliminary": last < end, "run_id": run_id,  # labelled only when the month is short
         "rejected_share": float(settings.thresholds.rejected_share_threshold),
     }
     con.execute("BEGIN TRANSACTION")
