@@ -57,6 +57,7 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
         con.execute("DETACH publishing")
     out = duckdb.connect(str(tmp))
     try:
+        run_sql_file(out, "ddl/40_recon_queues.sql")
         run_sql_file(out, "publish/views.sql")
         exceptions = next(t for t in tables if t.name == "recon.exceptions")
         for view in VIEWS_OF_EXCEPTIONS:

@@ -210,26 +210,31 @@ ADT_COLUMNS = [
 ]
 
 CHARGE_COLUMNS = [
-    "message_control_id", "message_type", "facility", "visit_number", "mrn", "account_number", "ft1_set_id",
-    "transaction_id", "service_date", "post_date", "txn_type", "cdm_code", "cdm_description",
+    "message_control_id", "message_type", "facility", "visit_number", "mrn", "account_number",
+    "ft1_set_id", "transaction_id", "service_date", "post_date", "txn_type", "cdm_code", "cdm_description",
     "quantity", "extended_amount", "unit_amount", "department_code", "performing_npi",
     "ordering_npi", "order_number", "cpt_hcpcs", "modifiers", "ndc",
 ]
 
 
-def read_adt(path: Path) -> Iterator[RecordBatch]:
-    """One row per ADT message (MSH, EVN, PID, PV1)."""
-    builder = BatchBuilder(ADT_COLUMNS)
+def _messages(path: Path, builder: BatchBuilder) -> Iterator[Message]:
+    """The file's parseable messages; what cannot be parsed goes to the builder as a RowIssue."""
     for item in iter_messages(path):
         if isinstance(item, RowIssue):
             builder.reject(item)
             continue
         number, segments = item
         try:
-            msg = Message(number, segments)
+            yield Message(number, segments)
         except ValueError as exc:
             builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
-            continue
+
+
+def read_adt(path: Path) -> Iterator[RecordBatch]:
+    """One row per ADT message (MSH, EVN, PID, PV1)."""
+    builder = BatchBuilder(ADT_COLUMNS)
+    for msg in _messages(path, builder):
+        number = msg.number
         msh, evn, pid, pv1 = msg.first("MSH"), msg.first("EVN"), msg.first("PID"), msg.first("PV1")
         missing = [s for s, f in (("PID", pid), ("PV1", pv1)) if f is None]
         if missing:
@@ -262,16 +267,8 @@ def read_adt(path: Path) -> Iterator[RecordBatch]:
 def read_charges(path: Path) -> Iterator[RecordBatch]:
     """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient."""
     builder = BatchBuilder(CHARGE_COLUMNS)
-    for item in iter_messages(path):
-        if isinstance(item, RowIssue):
-            builder.reject(item)
-            continue
-        number, segments = item
-        try:
-            msg = Message(number, segments)
-        except ValueError as exc:
-            builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
-            continue
+    for msg in _messages(path, builder):
+        number = msg.number
         msh, pid, pv1 = msg.first("MSH"), msg.first("PID"), msg.first("PV1")
         ft1s = msg.all("FT1")
         if pv1 is None or not ft1s:
