@@ -12,6 +12,7 @@ from reconcile.sqlfiles import query_sql_file
 from resources.chartledger import ChartLedgerResource
 
 REJECTED_SHARE_CHECK = "rejected_share_within_threshold"
+ARRIVED_CHECK = "arrived_for_every_facility"
 
 
 SAMPLE_SCHEMA = dg.TableSchema(columns=[
@@ -56,6 +57,11 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
             description="Rejected rows stay below the configured share "
             "(thresholds.rejected_share_threshold, default 5%); otherwise the day's "
             "reconciliation stops for a person to look.",
+        ), dg.AssetCheckSpec(
+            ARRIVED_CHECK, asset=key, blocking=False,
+            description="Every expected file of the day arrived complete (per facility for "
+            "per-facility feeds); a missing or still-incomplete one fails this warning check "
+            "and shows in ops.feed_status.",
         )],
     )
     def _staging(context: dg.AssetExecutionContext, chartledger: ChartLedgerResource):
@@ -96,6 +102,18 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
                 "rejected_pct": round(100 * share, 3),
                 "threshold_pct": round(100 * threshold, 3),
                 "failure_sample": _failure_sample(chartledger, result),
+            },
+        )
+        waiting = [o.relative_path for o in result.outcomes if o.outcome == "incomplete"]
+        yield dg.AssetCheckResult(
+            check_name=ARRIVED_CHECK,
+            asset_key=key,
+            passed=not result.missing and not waiting,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "missing": ", ".join(result.missing) or "none",
+                "awaiting_control_file": ", ".join(waiting) or "none",
+                "files": len(result.outcomes),
             },
         )
 

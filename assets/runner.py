@@ -80,9 +80,10 @@ def run_range(settings: Settings, start: dt.date, end: dt.date,
             raise_on_error=False, tags={"chartledger/started_by": "cli"},
         )
         failed_steps = [e.step_key for e in result.all_events if e.is_step_failure]
-        failed_checks = [
+        failed_checks = [  # blocking (ERROR) checks; a missing feed is a WARN and is reported
             e.asset_key.to_user_string()
-            for e in result.get_asset_check_evaluations() if not e.passed
+            for e in result.get_asset_check_evaluations()
+            if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
         ]
         day_outcome = DayOutcome(day, result.success and not failed_checks, failed_steps,
                                  failed_checks)

@@ -46,7 +46,8 @@ def test_graph_snapshot():
     assert defs.resolve_job_def("close").partitions_def.get_partition_keys()[0] == "2025-01-01"
     staging = [graph.get(dg.AssetKey(["staging", "charges"]))]
     checks = [spec for node in staging for spec in node.check_keys]
-    assert [c.name for c in checks] == ["rejected_share_within_threshold"]
+    assert sorted(c.name for c in checks) == ["arrived_for_every_facility",
+                                              "rejected_share_within_threshold"]
 
 
 def test_definitions_validate_command():
@@ -78,6 +79,16 @@ def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
     meta = event.asset_materialization.metadata
     assert meta["rows_loaded"].value == 3  # T5 and T6 (one message) + T7 on 03-03
     assert meta["rows_rejected"].value == 0
+    # the fixture sends no pharmacy feed: its freshness check fails (a warning), for NORTH
+    arrived = instance.event_log_storage.get_latest_asset_check_execution_by_key([
+        dg.AssetCheckKey(dg.AssetKey(["staging", "cabinet_transactions"]),
+                         "arrived_for_every_facility"),
+        dg.AssetCheckKey(dg.AssetKey(["staging", "charges"]), "arrived_for_every_facility")])
+    verdicts = {k.asset_key.path[-1]: v.event.dagster_event.event_specific_data
+                for k, v in arrived.items()}
+    assert verdicts["cabinet_transactions"].passed is False
+    assert verdicts["cabinet_transactions"].metadata["missing"].value == "NORTH"
+    assert verdicts["charges"].passed is True
     with Warehouse(settings.warehouse_path).reader() as con:
         audit = con.execute(
             "SELECT partition_key, started_by, inputs, outputs, outcome FROM ops.run_log "
