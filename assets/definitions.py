@@ -9,6 +9,7 @@ from assets.jobs import close_job, close_schedule, nightly_job, nightly_schedule
 from assets.landing import landed_files
 from assets.publish import analyst_database
 from assets.recon import exceptions
+from assets.sensors import alert_on_run_failure
 from resources.chartledger import resource_from_environment
 
 defs = dg.Definitions(
@@ -16,5 +17,6 @@ defs = dg.Definitions(
             close_package],
     jobs=[nightly_job, close_job],
     schedules=[nightly_schedule, close_schedule],
+    sensors=[alert_on_run_failure],
     resources={"chartledger": resource_from_environment()},
 )
