@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from reconcile.config import ConfigError
+from reconcile.formats.records import TEXT
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,18 @@ class SiteMapping:
         (validation then rejects them with the site's own value in the quarantine)."""
         for column, table in self.codes.items():
             if column in frame.columns:
-                frame[column] = frame[column].map(lambda v, t=table: t.get(v, v) if v else v)
+                frame[column] = _text(frame[column].map(lambda v, t=table: t.get(v, v) if v else v,
+                                                        na_action="ignore"))
         for column, fmt in self.formats.items():
             if column in frame.columns:
-                frame[column] = frame[column].map(lambda v, f=fmt: _iso(v, f))
+                frame[column] = _text(frame[column].map(lambda v, f=fmt: _iso(v, f),
+                                                        na_action="ignore"))
         return frame
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """Back to the readers' Arrow-backed string dtype (records.TEXT) after a `map`."""
+    return column.astype(TEXT)
 
 
 def _iso(value: Any, fmt: str) -> Any:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -67,7 +69,8 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
                      for sha, outcome, *_ in history)
     con.execute("BEGIN TRANSACTION")
     try:
-        loaded, rejected = _load_rows(con, landed, run_id, now, mapping or SiteMapping())
+        with _heap_frozen():
+            loaded, rejected = _load_rows(con, landed, run_id, now, mapping or SiteMapping())
     except FileRejected as exc:
         con.execute("ROLLBACK")
         return _reject_file(con, landed, exc.reason, run_id, now)
@@ -85,6 +88,18 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
         raise
     log.info("loaded %s: %d rows, %d rejected", name, loaded, rejected)
     return FileOutcome(name, feed, landed.facility, outcome, loaded, rejected, None, landed.sha256)
+
+
+@contextlib.contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Leave the objects that exist now out of garbage collection while a file loads: the readers
+    allocate millions of small tuples, and each full collection would otherwise walk the whole
+    heap again (about 10% of the load time). Cycles made during the load are still collected."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,

@@ -7,9 +7,7 @@ import operator
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import pandas as pd
-
-from reconcile.formats.records import BATCH_ROWS, FileRejected, RecordBatch, RowIssue, clip
+from reconcile.formats.records import BATCH_ROWS, FileRejected, RecordBatch, RowIssue, clip, text_frame
 
 
 class HeaderReport:
@@ -31,7 +29,7 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
     names onto the reference names first.
     """
     names = list(columns)
-    rows: list[list[str | int]] = []
+    rows: list[tuple[str | int, ...]] = []
     issues: list[RowIssue] = []
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -54,41 +52,39 @@ def read_csv(path: Path, columns: Sequence[str], report: HeaderReport | None = N
                 lambda rec, p=positions[0]: (rec[p],))
             width = len(header)
             number = 0
-            while True:
+            while True:  # the for loop resumes after a malformed record (csv.Error)
                 try:
-                    record = next(reader)
-                except StopIteration:
+                    for record in reader:
+                        if not record:  # a blank line is not a record
+                            continue
+                        number += 1
+                        if len(record) != width:
+                            issues.append(_field_count_issue(number, record, width))
+                        else:
+                            rows.append((number, *pick(record)))
+                        if len(rows) + len(issues) >= BATCH_ROWS:
+                            yield _batch(rows, issues, names)
+                            rows, issues = [], []
                     break
                 except csv.Error as exc:
                     number += 1
                     issues.append(RowIssue(number, "csv_syntax", None, None,
                                            f"malformed CSV record: {exc}"))
-                    continue
-                if not record:  # a blank line is not a record
-                    continue
-                number += 1
-                if len(record) != width:
-                    issues.append(RowIssue(
-                        number, "field_count", None, clip(",".join(record)),
-                        f"record has {len(record)} fields, header has {width}"
-                        + (" (truncated line?)" if len(record) < width else ""),
-                    ))
-                else:
-                    rows.append([number, *pick(record)])
-                if len(rows) + len(issues) >= BATCH_ROWS:
-                    yield _batch(rows, issues, names)
-                    rows, issues = [], []
     except UnicodeDecodeError as exc:
         raise FileRejected(f"file is not valid UTF-8 (byte {exc.start}): wrong encoding") from exc
     if rows or issues:
         yield _batch(rows, issues, names)
 
 
-def _batch(rows: list[list[str | int]], issues: list[RowIssue], names: list[str]) -> RecordBatch:
+def _field_count_issue(number: int, record: list[str], width: int) -> RowIssue:
+    return RowIssue(
+        number, "field_count", None, clip(",".join(record)),
+        f"record has {len(record)} fields, header has {width}"
+        + (" (truncated line?)" if len(record) < width else ""),
+    )
+
+
+def _batch(rows: list[tuple[str | int, ...]], issues: list[RowIssue], names: list[str]) -> RecordBatch:
     """Build the batch column by column; empty strings become None (null)."""
-    frame = pd.DataFrame(rows, columns=["row_number", *names], dtype=object)
-    frame["row_number"] = frame["row_number"].astype("int64")
-    for name in names:
-        column = frame[name]
-        frame[name] = column.where(column != "", None)
+    frame = text_frame(rows, names, empty_is_null=True)
     return RecordBatch(frame=frame, issues=issues)

@@ -8,15 +8,18 @@ two, and the tests cross-check our fields against `hl7.parse`).
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from pathlib import Path
 
 from reconcile.formats.records import (
     LOCATOR,
     BatchBuilder,
     FileRejected,
+    NestedBatchBuilder,
     RecordBatch,
     RowIssue,
     clip,
@@ -24,6 +27,20 @@ from reconcile.formats.records import (
 
 ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
 _HEX_ESCAPE = re.compile(r"^X([0-9A-Fa-f]{2})+$")
+_DTM = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d+)?)?)?)?([+-]\d{4})?")
+_DT = re.compile(r"(\d{4})(\d{2})(\d{2})(\d{2,6}(\.\d+)?)?([+-]\d{4})?")
+
+
+@cache
+def _picker(numbers: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The fields `numbers` (ascending, at least two) of a split segment, as a tuple."""
+    return operator.itemgetter(*numbers)
+
+
+@cache
+def _special_search(chars: str) -> Callable[[str], re.Match[str] | None]:
+    """Finds any of the encoding characters `chars` in a field (a plain value has none)."""
+    return re.compile("[" + re.escape(chars) + "]").search
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,9 @@ class Message:
         sep = header[3]
         chars = header[4:8]
         self.enc = Encoding(sep, chars[0], chars[1], chars[2], chars[3] if len(chars) > 3 else "&")
+        enc = self.enc
+        self._special = _special_search(enc.component + enc.repetition + enc.escape + enc.subcomponent)
+        self._not_component = _special_search(enc.repetition + enc.escape + enc.subcomponent)
         self.segments: list[tuple[str, list[str]]] = []
         for text in segments:
             fields = text.split(sep)
@@ -85,6 +105,34 @@ class Message:
             return None
         text = comps[component - 1].split(self.enc.subcomponent)[0]
         return self.unescape(text) or None
+
+    def values(self, fields: list[str], spec: tuple[tuple[int, int], ...]) -> list[str | None]:
+        """`value(fields, number, component)` for each (number, component) of `spec`, at once."""
+        special, not_component, separator = self._special, self._not_component, self.enc.component
+        count = len(fields)
+        out: list[str | None] = []
+        for number, component in spec:
+            raw = fields[number] if number < count else ""
+            if not raw:
+                out.append(None)
+            elif special(raw) is None:
+                out.append(raw if component == 1 else None)  # the common case: a plain value
+            elif not_component(raw) is None:  # components only: no repetition, escape or &
+                parts = raw.split(separator)
+                out.append((parts[component - 1] or None) if component <= len(parts) else None)
+            else:
+                out.append(self.value(fields, number, component))
+        return out
+
+    def plain_values(self, fields: list[str], numbers: tuple[int, ...]) -> list[str | None]:
+        """`value(fields, number)` for each of `numbers`; one search when none holds an encoding
+        character (the common case), else field by field."""
+        last = numbers[-1]
+        padded = fields if len(fields) > last else fields + [""] * (last + 1 - len(fields))
+        raws = _picker(numbers)(padded)
+        if self._special("".join(raws)) is None:
+            return [raw or None for raw in raws]
+        return self.values(fields, tuple((number, 1) for number in numbers))
 
     def repetitions(self, fields: list[str] | None, number: int) -> list[str]:
         """Every repetition's first component of a field, unescaped."""
@@ -187,19 +235,21 @@ def hl7_timestamp(value: str | None) -> str | None:
     """HL7 DTM (YYYYMMDD[HHMM[SS]][+ZZZZ]) to ISO 8601 local time; the raw text when malformed."""
     if value is None:
         return None
-    m = re.fullmatch(
-        r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d+)?)?)?)?([+-]\d{4})?", value)
+    m = _DTM.fullmatch(value)
     if not m:
         return value
     y, mo, d, hh, mm, ss, _ = m.groups()
     return f"{y}-{mo}-{d}T{hh or '00'}:{mm or '00'}:{ss or '00'}"
 
 
+@lru_cache(maxsize=4096)  # a file's dates repeat
 def hl7_date(value: str | None) -> str | None:
     """HL7 DT (YYYYMMDD, or a DTM whose date part is taken) to YYYY-MM-DD; raw text if malformed."""
     if value is None:
         return None
-    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})(\d{2,6}(\.\d+)?)?([+-]\d{4})?", value)
+    if len(value) == 8 and value.isascii() and value.isdigit():  # the common case: YYYYMMDD
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    m = _DT.fullmatch(value)
     return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else value
 
 
@@ -217,7 +267,7 @@ CHARGE_COLUMNS = [
 ]
 
 
-def _messages(path: Path, builder: BatchBuilder) -> Iterator[Message]:
+def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder) -> Iterator[Message]:
     """The file's parseable messages; what cannot be parsed goes to the builder as a RowIssue."""
     for item in iter_messages(path):
         if isinstance(item, RowIssue):
@@ -264,9 +314,21 @@ def read_adt(path: Path) -> Iterator[RecordBatch]:
     yield from builder.drain()
 
 
+# FT1 fields read as plain values for a charge row, in CHARGE_COLUMNS order (FT1-7, the CDM code
+# and description, and FT1-26, the modifiers, are read apart)
+_FT1_PLAIN = (1, 2, 4, 5, 6, 10, 11, 12, 13, 20, 21, 23, 25, 29)
+_FT1_CDM = ((7, 1), (7, 2))
+
+
+@lru_cache(maxsize=256)
+def _ft1_locator(index: int) -> str:
+    """Where a charge row sits in its message (index from 0): "FT1 #1", "FT1 #2", ..."""
+    return f"FT1 #{index + 1}"
+
+
 def read_charges(path: Path) -> Iterator[RecordBatch]:
     """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient."""
-    builder = BatchBuilder(CHARGE_COLUMNS)
+    builder = NestedBatchBuilder(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR])
     for msg in _messages(path, builder):
         number = msg.number
         msh, pid, pv1 = msg.first("MSH"), msg.first("PID"), msg.first("PV1")
@@ -277,37 +339,22 @@ def read_charges(path: Path) -> Iterator[RecordBatch]:
                                     f"DFT message lacks its {what} segment"))
             continue
         kind, trigger = msg.value(msh, 9, 1), msg.value(msh, 9, 2)
-        common = {
-            "row_number": number,
-            "message_control_id": msg.value(msh, 10),
-            "message_type": f"{kind}^{trigger}" if kind and trigger else kind,
-            "facility": msg.value(pv1, 3, 4),
-            "visit_number": msg.value(pv1, 19),
-            "mrn": msg.value(pid, 3, 1, 1),
-            "account_number": msg.value(pid, 18),
-        }
-        for position, ft1 in enumerate(ft1s, start=1):
-            builder.add({
-                **common,
-                LOCATOR: f"FT1 #{position}",
-                "ft1_set_id": msg.value(ft1, 1),
-                "transaction_id": msg.value(ft1, 2),
-                "service_date": hl7_date(msg.value(ft1, 4)),
-                "post_date": hl7_date(msg.value(ft1, 5)),
-                "txn_type": msg.value(ft1, 6),
-                "cdm_code": msg.value(ft1, 7, 1),
-                "cdm_description": msg.value(ft1, 7, 2),
-                "quantity": msg.value(ft1, 10),
-                "extended_amount": msg.value(ft1, 11),
-                "unit_amount": msg.value(ft1, 12),
-                "department_code": msg.value(ft1, 13),
-                "performing_npi": msg.value(ft1, 20),
-                "ordering_npi": msg.value(ft1, 21),
-                "order_number": msg.value(ft1, 23),
-                "cpt_hcpcs": msg.value(ft1, 25),
-                "modifiers": "~".join(msg.repetitions(ft1, 26)) or None,
-                "ndc": msg.value(ft1, 29),
-            })
+        builder.add_parent((
+            number,
+            msg.value(msh, 10),  # message_control_id
+            f"{kind}^{trigger}" if kind and trigger else kind,  # message_type
+            msg.value(pv1, 3, 4),  # facility
+            msg.value(pv1, 19),  # visit_number
+            msg.value(pid, 3, 1, 1),  # mrn
+            msg.value(pid, 18),  # account_number
+        ))
+        for position, ft1 in enumerate(ft1s):
+            v = msg.plain_values(ft1, _FT1_PLAIN)
+            cdm_code, cdm_description = msg.values(ft1, _FT1_CDM)
+            builder.add((
+                v[0], v[1], hl7_date(v[2]), hl7_date(v[3]), v[4], cdm_code, cdm_description,
+                *v[5:13], "~".join(msg.repetitions(ft1, 26)) or None, v[13], _ft1_locator(position),
+            ))
         if builder.full():
             yield builder.cut()
     yield from builder.drain()

@@ -6,11 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 BATCH_ROWS = 50_000
 MAX_VALUE_CHARS = 200
 LOCATOR = "_locator"  # optional column: where inside a record a row sits (e.g. "FT1 #2")
+# Arrow-backed strings: null checks and regex checks run in Arrow's C++ kernels, not per element.
+TEXT = pd.StringDtype("pyarrow")
 
 
 class FileRejected(Exception):
@@ -32,9 +37,27 @@ class RowIssue:
     reason: str
 
 
+def text_frame(rows: list[tuple[Any, ...]], names: list[str],
+               empty_is_null: bool = False) -> pd.DataFrame:
+    """A batch frame from `(row_number, *values)` tuples, built column by column: int64
+    `row_number` and TEXT columns (None is null, and so is "" when `empty_is_null`)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(names) + 1)
+    data: dict[str, Any] = {"row_number": np.asarray(columns[0], dtype="int64")}
+    for name, values in zip(names, columns[1:], strict=True):
+        data[name] = _text_array(values, empty_is_null)
+    return pd.DataFrame(data)
+
+
+def _text_array(values: tuple[str | None, ...], empty_is_null: bool) -> pd.api.extensions.ExtensionArray:
+    array = pa.array(values, type=pa.string())
+    if empty_is_null:
+        array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    return pd.arrays.ArrowStringArray(array)
+
+
 @dataclass
 class RecordBatch:
-    """Up to BATCH_ROWS rows as a string DataFrame (None for empty), with `row_number`."""
+    """Up to BATCH_ROWS rows as a TEXT DataFrame (null for empty), with int64 `row_number`."""
 
     frame: pd.DataFrame
     issues: list[RowIssue] = field(default_factory=list)
@@ -42,15 +65,21 @@ class RecordBatch:
 
 @dataclass
 class BatchBuilder:
-    """Accumulates row dicts and issues and cuts them into RecordBatches."""
+    """Accumulates rows, as `(row_number, *columns)` tuples, and issues; cuts RecordBatches."""
 
     columns: list[str]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     issues: list[RowIssue] = field(default_factory=list)
     records_seen: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
+        """A row as a dict with `row_number` and the columns (a missing column is null)."""
+        get = row.get
+        self.rows.append((row["row_number"], *[get(c) for c in self.columns]))
+
+    def add_values(self, values: tuple[Any, ...]) -> None:
+        """A row as a tuple: row_number, then the values in the order of `columns`."""
+        self.rows.append(values)
 
     def reject(self, issue: RowIssue) -> None:
         self.issues.append(issue)
@@ -59,12 +88,58 @@ class BatchBuilder:
         return len(self.rows) + len(self.issues) >= BATCH_ROWS
 
     def cut(self) -> RecordBatch:
-        extra = [LOCATOR] if self.rows and LOCATOR in self.rows[0] else []
-        frame = pd.DataFrame(self.rows, columns=["row_number", *self.columns, *extra],
-                             dtype=object)
-        frame["row_number"] = frame["row_number"].astype("int64")
-        batch = RecordBatch(frame=frame, issues=self.issues)
+        batch = RecordBatch(frame=text_frame(self.rows, self.columns), issues=self.issues)
         self.rows, self.issues = [], []
+        return batch
+
+    def drain(self) -> Iterator[RecordBatch]:
+        if self.rows or self.issues:
+            yield self.cut()
+
+
+@dataclass
+class NestedBatchBuilder:
+    """Rows that repeat their parent record's values (the FT1 segments of a DFT message): each
+    parent's values are kept once and spread over its rows when the batch is cut.
+
+    A parent is `(row_number, *parent_columns values)`, a row `(*columns values)`; a parent's
+    rows all land in the batch the parent is in.
+    """
+
+    parent_columns: list[str]
+    columns: list[str]
+    parents: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    parent_of_row: list[int] = field(default_factory=list)
+    issues: list[RowIssue] = field(default_factory=list)
+
+    def add_parent(self, values: tuple[Any, ...]) -> None:
+        self.parents.append(values)
+
+    def add(self, values: tuple[Any, ...]) -> None:
+        """A row of the parent added last."""
+        self.rows.append(values)
+        self.parent_of_row.append(len(self.parents) - 1)
+
+    def reject(self, issue: RowIssue) -> None:
+        self.issues.append(issue)
+
+    def full(self) -> bool:
+        return len(self.rows) + len(self.issues) >= BATCH_ROWS
+
+    def cut(self) -> RecordBatch:
+        index = np.asarray(self.parent_of_row, dtype="int64")
+        taken = pa.array(index, type=pa.int64())
+        parents = list(zip(*self.parents, strict=True)) or [()] * (len(self.parent_columns) + 1)
+        rows = list(zip(*self.rows, strict=True)) or [()] * len(self.columns)
+        data: dict[str, Any] = {"row_number": np.asarray(parents[0], dtype="int64")[index]}
+        for name, values in zip(self.parent_columns, parents[1:], strict=True):
+            data[name] = pd.arrays.ArrowStringArray(pa.array(values, type=pa.string()).take(taken))
+        for name, values in zip(self.columns, rows, strict=True):
+            data[name] = _text_array(values, empty_is_null=False)
+        frame = pd.DataFrame(data)
+        batch = RecordBatch(frame=frame, issues=self.issues)
+        self.parents, self.rows, self.parent_of_row, self.issues = [], [], [], []
         return batch
 
     def drain(self) -> Iterator[RecordBatch]:

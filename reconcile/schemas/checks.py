@@ -21,29 +21,32 @@ if not _registered("iso_date"):
     @register_check_method(statistics=[])
     def iso_date(series: pd.Series) -> pd.Series:
         """A real calendar date written YYYY-MM-DD."""
-        text = series.astype(str)
-        ok = text.str.match(DATE_RE)
-        parsed = pd.to_datetime(text.where(ok), format="%Y-%m-%d", errors="coerce")
-        return ok & parsed.notna()
+        ok = _matches(series, DATE_RE)
+        parsed = pd.to_datetime(series.where(ok), format="%Y-%m-%d", errors="coerce")
+        return ok & parsed.notna().to_numpy()
 
     @register_check_method(statistics=[])
     def iso_timestamp(series: pd.Series) -> pd.Series:
         """A real timestamp YYYY-MM-DDTHH:MM[:SS][offset] (local time of the facility)."""
-        text = series.astype(str)
-        ok = text.str.match(TIMESTAMP_RE)
-        local = text.where(ok).str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+        ok = _matches(series, TIMESTAMP_RE)
+        local = series.where(ok).str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True)
         parsed = pd.to_datetime(local, format="ISO8601", errors="coerce")
-        return ok & parsed.notna()
+        return ok & parsed.notna().to_numpy()
 
     @register_check_method(statistics=["scale", "positive"])
     def decimal_text(series: pd.Series, *, scale: int, positive: bool) -> pd.Series:
         """A decimal number with at most `scale` decimals (never parsed as a float)."""
         sign = "" if positive else "-?"
         pattern = rf"^{sign}\d{{1,15}}(\.\d{{1,{scale}}})?$" if scale else rf"^{sign}\d{{1,15}}$"
-        ok = series.astype(str).str.match(pattern)
+        ok = _matches(series, pattern)
         if positive:
-            ok &= ~series.astype(str).str.fullmatch(r"0+(\.0+)?")
+            ok &= ~_matches(series, r"^0+(\.0+)?$")
         return ok
+
+
+def _matches(series: pd.Series, pattern: str) -> pd.Series:
+    """Plain bool: where the (string) value matches `pattern`; null never matches."""
+    return series.str.match(pattern, na=False).astype(bool)
 
 
 def date_field(nullable: bool = False) -> pa.Field:
@@ -65,7 +68,13 @@ def quantity_field(nullable: bool = False) -> pa.Field:
 def ordered(later: pd.Series, earlier: pd.Series) -> pd.Series:
     """True where both are present and later >= earlier (ISO strings compare as dates)."""
     both = later.notna() & earlier.notna()
-    return ~both | (later.astype(str).str.slice(0, 19) >= earlier.astype(str).str.slice(0, 19))
+    later_first = later.str.slice(0, 19) >= earlier.str.slice(0, 19)
+    return ~both | later_first.fillna(False).astype(bool)
+
+
+def equals(series: pd.Series, value: str) -> pd.Series:
+    """Plain bool: where the value equals `value` (null equals nothing)."""
+    return series.eq(value).fillna(False).astype(bool)
 
 
 def first_occurrence(df: pd.DataFrame, columns: list[str]) -> pd.Series:
