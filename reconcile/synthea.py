@@ -69,6 +69,7 @@ import duckdb
 
 from reconcile.audit import StepAudit
 from reconcile.config import ConfigError, Thresholds, validate_facility, validate_identifier
+from reconcile.landing import sha256_of
 from reconcile.pipeline import refresh_canonical
 from reconcile.rules import evaluate_day, load_catalogue
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
@@ -177,7 +178,7 @@ def run_synthea(export_dir: Path, warehouse_path: Path,
     absent = [p.name for p in paths.values() if not p.is_file()]
     if absent:
         raise SyntheaError(f"{export_dir} is not a Synthea CSV export: {', '.join(absent)} missing")
-    inputs = [{"file": p.name, "sha256": _sha256(p)} for p in paths.values()]
+    inputs = [{"file": p.name, "sha256": sha256_of(p)} for p in paths.values()]
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
     run_id = RUN_PREFIX + digest
     audit = StepAudit(run_id, None, AUDIT_STEP, "synthea")
@@ -358,9 +359,3 @@ def _clear(con: duckdb.DuckDBPyConnection) -> None:
             execute_template(con, "synthea/clear_table.sql", {"schema": schema, "table": table})
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
