@@ -1,6 +1,7 @@
 """Staging: one asset per feed, with a blocking check on the share of rejected rows."""
 
 import dagster as dg
+import duckdb
 
 from assets.landing import landed_files
 from assets.partitions import daily_partitions, partition_date
@@ -22,13 +23,12 @@ SAMPLE_SCHEMA = dg.TableSchema(columns=[
 ])
 
 
-def _failure_sample(chartledger: ChartLedgerResource, result: FeedDay) -> dg.TableMetadataValue:
+def _failure_sample(con: duckdb.DuckDBPyConnection, result: FeedDay) -> dg.TableMetadataValue:
     """Up to 10 rejections of the day as table metadata (values left out: they may hold PHI)."""
     files = [o.relative_path for o in result.outcomes]
     rows = []
     if files:
-        with chartledger.open_warehouse().reader() as con:
-            rows = query_sql_file(con, "ops/rejection_sample.sql", {"files": files}).fetchall()
+        rows = query_sql_file(con, "ops/rejection_sample.sql", {"files": files}).fetchall()
     return dg.MetadataValue.table(
         records=[dg.TableRecord({"file": f, "row": int(r), "check": c, "column": col or "",
                                  "reason": reason}) for f, r, c, col, reason in rows],
@@ -77,6 +77,7 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
             audit.outputs = {f"staging.{feed.staging_table}": result.rows_loaded,
                              "staging.rejected_rows": result.rows_rejected}
             audit.write(con)
+            failure_sample = _failure_sample(con, result)  # same connection: no second open
         threshold = float(settings.thresholds.rejected_share_threshold)
         share = result.rejected_share
         context.log.info("%s %s: %d rows loaded, %d rejected, %d files, missing: %s", feed_name,
@@ -101,7 +102,7 @@ def build_staging_asset(feed_name: str) -> dg.AssetsDefinition:
                 "rejected": result.rows_rejected,
                 "rejected_pct": round(100 * share, 3),
                 "threshold_pct": round(100 * threshold, 3),
-                "failure_sample": _failure_sample(chartledger, result),
+                "failure_sample": failure_sample,
             },
         )
         waiting = [o.relative_path for o in result.outcomes if o.outcome == "incomplete"]

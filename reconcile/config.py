@@ -91,7 +91,6 @@ class Settings:
     feeds: dict[str, FeedChannel] = field(default_factory=dict)
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     outputs_dir: Path | None = None
-    source_path: Path | None = None
     pay_period_first_end: dt.date = dt.date(2026, 1, 10)  # any pay-period end (a Saturday)
 
     @property
@@ -121,12 +120,10 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"configuration file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
-    return settings_from_mapping(data, base=path.parent, source=path)
+    return settings_from_mapping(data, base=path.parent)
 
 
-def settings_from_mapping(
-    data: dict[str, Any], base: Path, source: Path | None = None
-) -> Settings:
+def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
     from reconcile.feeds import FEEDS  # local imports: these modules import config
     from reconcile.mapping import mapping_from_options
     from reconcile.readers import CSV_COLUMNS, MODELS
@@ -166,7 +163,6 @@ def settings_from_mapping(
             temp_directory=str(duck.get("temp_directory", "")),
         ),
         outputs_dir=_resolve(base, outputs) if outputs else None,
-        source_path=source,
         pay_period_first_end=_date(main.get("pay_period_first_end", "2026-01-10"),
                                    "pay_period_first_end"),
     )

@@ -70,7 +70,6 @@ class BatchBuilder:
     columns: list[str]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     issues: list[RowIssue] = field(default_factory=list)
-    records_seen: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
         """A row as a dict with `row_number` and the columns (a missing column is null)."""
