@@ -44,3 +44,30 @@ CREATE TABLE IF NOT EXISTS ops.run_log (
     finished_at    TIMESTAMP,
     outcome        VARCHAR NOT NULL
 );
+
+-- One row per channel run per feed: how fetching from the source system went (feed health).
+CREATE TABLE IF NOT EXISTS ops.channel_runs (
+    channel        VARCHAR NOT NULL,   -- sftp | rest_api | fhir_bulk | sql
+    feed           VARCHAR NOT NULL,
+    extract_date   DATE NOT NULL,
+    started_at     TIMESTAMP NOT NULL,
+    finished_at    TIMESTAMP,
+    outcome        VARCHAR NOT NULL,   -- success | nothing_new | failed
+    files_fetched  INTEGER NOT NULL,
+    bytes_fetched  BIGINT NOT NULL,
+    rows_fetched   BIGINT NOT NULL,
+    retries        INTEGER NOT NULL,
+    errors         INTEGER NOT NULL,
+    last_error     VARCHAR,            -- message only: names, codes and counts, never patient data
+    files          VARCHAR             -- JSON list of landing paths written
+);
+
+-- Incremental pulls: the last position fetched per channel and feed (updated_since,
+-- FHIR transactionTime). Advanced only after the landing file is complete.
+CREATE TABLE IF NOT EXISTS ops.channel_watermarks (
+    channel        VARCHAR NOT NULL,
+    feed           VARCHAR NOT NULL,
+    watermark      VARCHAR NOT NULL,
+    updated_at     TIMESTAMP NOT NULL,
+    PRIMARY KEY (channel, feed)
+);
