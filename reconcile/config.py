@@ -73,6 +73,22 @@ class FeedChannel:
     mapping: Any = None  # reconcile.mapping.SiteMapping
 
 
+CHANNEL_TYPES = ("sftp", "rest_api", "fhir_bulk", "sql")
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A connection to a source system (`[channels.<name>]`), shared by the feeds that name it.
+
+    `options` are the channel type's own settings (host, URLs, host-key pin, names of the
+    environment variables or files that hold secrets); secrets themselves never go in the file.
+    """
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class DuckDBSettings:
     memory_limit: str = "4GB"
@@ -89,6 +105,7 @@ class Settings:
     facilities: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     feeds: dict[str, FeedChannel] = field(default_factory=dict)
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     outputs_dir: Path | None = None
     pay_period_first_end: dt.date = dt.date(2026, 1, 10)  # any pay-period end (a Saturday)
@@ -128,7 +145,7 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
     from reconcile.mapping import mapping_from_options
     from reconcile.readers import CSV_COLUMNS, MODELS
 
-    known_sections = {"chartledger", "thresholds", "feeds", "duckdb"}
+    known_sections = {"chartledger", "thresholds", "feeds", "duckdb", "channels"}
     unknown = set(data) - known_sections
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -137,12 +154,16 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
         if required not in main:
             raise ConfigError(f"[chartledger] needs {required!r}")
     facilities = tuple(validate_facility(f) for f in main.get("facilities", []))
+    channels = _channels(data.get("channels", {}))
     feeds: dict[str, FeedChannel] = {}
     for name, spec in data.get("feeds", {}).items():
         if name not in FEEDS:
             raise ConfigError(f"[feeds.{name}] is not a known feed ({', '.join(FEEDS)})")
         spec = dict(spec)
         channel = spec.pop("channel", "file")
+        if channel != "file" and channel not in channels:
+            raise ConfigError(f"[feeds.{name}] channel {channel!r} is neither 'file' nor a "
+                              f"[channels.*] section ({', '.join(channels) or 'none defined'})")
         location = spec.pop("location", "")
         mapping = mapping_from_options(
             name, {k: spec.pop(k) for k in ("columns", "codes", "formats") if k in spec},
@@ -157,6 +178,7 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
         facilities=facilities,
         thresholds=Thresholds.from_mapping(data.get("thresholds", {})),
         feeds=feeds,
+        channels=channels,
         duckdb=DuckDBSettings(
             memory_limit=str(duck.get("memory_limit", DuckDBSettings.memory_limit)),
             threads=int(duck.get("threads", DuckDBSettings.threads)),
@@ -166,6 +188,20 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
         pay_period_first_end=_date(main.get("pay_period_first_end", "2026-01-10"),
                                    "pay_period_first_end"),
     )
+
+
+def _channels(data: dict[str, Any]) -> dict[str, ChannelSettings]:
+    channels: dict[str, ChannelSettings] = {}
+    for name, spec in data.items():
+        validate_identifier(name, "channel name")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[channels.{name}] must be a table")
+        options = dict(spec)
+        kind = options.pop("type", None)
+        if kind not in CHANNEL_TYPES:
+            raise ConfigError(f"[channels.{name}] type {kind!r} is not one of {', '.join(CHANNEL_TYPES)}")
+        channels[name] = ChannelSettings(name=name, type=kind, options=options)
+    return channels
 
 
 def default_settings(landing_root: Path, warehouse_path: Path) -> Settings:

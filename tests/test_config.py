@@ -43,16 +43,21 @@ facilities = ["NORTH", "EAST-2"]
 [thresholds]
 charge_window_days = 5
 gl_tolerance = "2.50"
-[feeds.charges]
-channel = "sftp"
-location = "ehr/charges"
+[channels.ehr_sftp]
+type = "sftp"
 host = "sftp.example.org"
+[feeds.charges]
+channel = "ehr_sftp"
+location = "ehr/charges"
+archive = true
 """))
     assert cfg.facilities == ("NORTH", "EAST-2")
     assert cfg.thresholds.charge_window_days == 5
     assert cfg.thresholds.gl_tolerance == Decimal("2.50")
-    assert cfg.feeds["charges"].channel == "sftp"
-    assert cfg.feeds["charges"].options == {"host": "sftp.example.org"}
+    assert cfg.feeds["charges"].channel == "ehr_sftp"
+    assert cfg.feeds["charges"].options == {"archive": True}
+    assert cfg.channels["ehr_sftp"].type == "sftp"
+    assert cfg.channels["ehr_sftp"].options == {"host": "sftp.example.org"}
 
 
 @pytest.mark.parametrize("text, message", [
@@ -65,6 +70,12 @@ host = "sftp.example.org"
      "facility code"),
     ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[feeds.payroll]\nchannel="file"\n',
      "not a known feed"),
+    ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[feeds.adt]\nchannel="sftp"\n',
+     "neither 'file' nor a [channels.*] section"),
+    ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[channels.erp]\ntype="soap"\n',
+     "is not one of"),
+    ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[channels."e r p"]\ntype="sql"\n',
+     "channel name"),
     ('[chartledger\n', "not valid TOML"),
 ])
 def test_bad_configuration_is_refused_with_a_reason(tmp_path, text, message):
