@@ -71,7 +71,7 @@ archive = true
     ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[feeds.payroll]\nchannel="file"\n',
      "not a known feed"),
     ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[feeds.adt]\nchannel="sftp"\n',
-     "neither 'file' nor a [channels.*] section"),
+     "neither 'file' nor a"),
     ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[channels.erp]\ntype="soap"\n',
      "is not one of"),
     ('[chartledger]\nlanding_root="x"\nwarehouse="y"\n[channels."e r p"]\ntype="sql"\n',
