@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reconcile.sla import DEFAULT_TIMEZONE, FeedSla, SlaError, sla_from_mapping
+
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 FACILITY_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,15}$")
 
@@ -109,6 +111,12 @@ class Settings:
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     outputs_dir: Path | None = None
     pay_period_first_end: dt.date = dt.date(2026, 1, 10)  # any pay-period end (a Saturday)
+    sla: FeedSla = field(default_factory=FeedSla)  # time zone and feed arrival deadlines
+
+    @property
+    def timezone(self) -> str:
+        """The site's IANA time zone: schedules and feed deadlines are in it."""
+        return self.sla.timezone
 
     @property
     def outputs(self) -> Path:
@@ -145,7 +153,7 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
     from reconcile.mapping import mapping_from_options
     from reconcile.readers import CSV_COLUMNS, MODELS
 
-    known_sections = {"chartledger", "thresholds", "feeds", "duckdb", "channels"}
+    known_sections = {"chartledger", "thresholds", "feeds", "duckdb", "channels", "sla"}
     unknown = set(data) - known_sections
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -172,6 +180,11 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
                                   mapping=mapping)
     duck = data.get("duckdb", {})
     outputs = main.get("outputs")
+    try:
+        sla = sla_from_mapping(str(main.get("timezone", DEFAULT_TIMEZONE)), data.get("sla", {}),
+                               list(FEEDS))
+    except SlaError as exc:
+        raise ConfigError(str(exc)) from exc
     return Settings(
         landing_root=_resolve(base, main["landing_root"]),
         warehouse_path=_resolve(base, main["warehouse"]),
@@ -187,6 +200,7 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
         outputs_dir=_resolve(base, outputs) if outputs else None,
         pay_period_first_end=_date(main.get("pay_period_first_end", "2026-01-10"),
                                    "pay_period_first_end"),
+        sla=sla,
     )
 
 
@@ -219,6 +233,7 @@ def render_settings(settings: Settings) -> str:
         f'warehouse = "{settings.warehouse_path}"',
         "facilities = [" + ", ".join(f'"{f}"' for f in settings.facilities) + "]",
         f"pay_period_first_end = {settings.pay_period_first_end.isoformat()}",
+        f'timezone = "{settings.timezone}"',
         "",
         "[thresholds]",
     ]

@@ -13,7 +13,8 @@ from reconcile.feeds import FEEDS
 from reconcile.landing import LandedFile, discover, facilities_in
 from reconcile.readers import SUPPORTED_FEEDS
 from reconcile.rules import evaluate_day
-from reconcile.sqlfiles import run_sql_file, sql_dir
+from reconcile.sla import LATE, PENDING, arrival_time
+from reconcile.sqlfiles import query_sql_file, run_sql_file, sql_dir
 from reconcile.staging import LOADED, FileOutcome, load_landed_file
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ class FeedDay:
     feed: str
     extract_date: dt.date
     outcomes: list[FileOutcome] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # facilities (or '*') with no file
+    missing: list[str] = field(default_factory=list)  # facilities (or '*') with no file, due
+    late: list[str] = field(default_factory=list)  # facilities (or '*') whose file came late
+    pending: list[str] = field(default_factory=list)  # no file yet, and not yet due
+    due_at: dt.datetime | None = None  # the feed's deadline for this extract date (site time)
 
     @property
     def rows_loaded(self) -> int:
@@ -54,22 +58,30 @@ def discover_day(settings: Settings, day: dt.date) -> list[LandedFile]:
 
 
 def load_feed_day(con: duckdb.DuckDBPyConnection, settings: Settings, feed_name: str,
-                  day: dt.date, run_id: str) -> FeedDay:
-    """Load every file of one feed for one extract date and record the feed's status."""
+                  day: dt.date, run_id: str, now: dt.datetime | None = None) -> FeedDay:
+    """Load every file of one feed for one extract date and record the feed's status
+    (arrived, late, missing, pending, incomplete or rejected; deadlines from settings.sla)."""
     feed = FEEDS[feed_name]
-    result = FeedDay(feed_name, day)
+    now = now or dt.datetime.now(dt.UTC)
+    result = FeedDay(feed_name, day, due_at=settings.sla.due_at(feed_name, day))
     mapping = settings.feeds[feed_name].mapping if feed_name in settings.feeds else None
+    arrived_at: dict[str, dt.datetime] = {}
     for landed in discover(settings.landing_root, day, feeds=[feed_name]):
+        arrived_at[landed.relative_path] = arrival_time(landed.path)
         result.outcomes.append(load_landed_file(con, landed, run_id, mapping=mapping))
     expected = facilities_for(settings) if feed.per_facility else ["*"]
     rows = []
     for facility in expected:
         mine = [o for o in result.outcomes if (o.facility or "*") == facility]
         if not mine:
-            result.missing.append(facility)
-            status = "missing"
+            status = settings.sla.judge(feed_name, day, None, now)
+            (result.pending if status == PENDING else result.missing).append(facility)
         elif any(o.outcome in LOADED or o.previous in LOADED for o in mine):
+            first = min(arrived_at[o.relative_path] for o in mine)
             status = "arrived"
+            if settings.sla.judge(feed_name, day, first, now) == LATE:
+                status = "late"
+                result.late.append(facility)
         elif any(o.outcome == "incomplete" for o in mine):
             status = "incomplete"
         else:
@@ -95,8 +107,16 @@ def refresh_canonical(con: duckdb.DuckDBPyConnection) -> None:
         run_sql_file(con, f"canonical/{path.name}")
 
 
-def reconcile_day(con: duckdb.DuckDBPyConnection, settings: Settings,
-                  day: dt.date) -> dict[str, int]:
-    """Evaluate the rule catalogue as of `day` and refresh the exception lifecycle."""
+def held_facilities(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> list[str]:
+    """Facilities whose own feeds rejected more than the threshold share of rows on `day`."""
+    rows = query_sql_file(con, "ops/held_facilities.sql", {
+        "day": day, "rejected_share": settings.thresholds.rejected_share_threshold}).fetchall()
+    return [r[0] for r in rows]
+
+
+def reconcile_day(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date,
+                  held: tuple[str, ...] = ()) -> dict[str, int]:
+    """Re-reconcile the rolling window (thresholds.rolling_window_days of service dates ending
+    on `day`) as of `day`, leaving `held` facilities out, and refresh the exception lifecycle."""
     return evaluate_day(con, day, settings.thresholds,
-                        pay_period_anchor=settings.pay_period_first_end)
+                        pay_period_anchor=settings.pay_period_first_end, held_facilities=held)

@@ -71,17 +71,22 @@ def rule_parameters(as_of: dt.date, thresholds: Thresholds,
 
 def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thresholds,
                  rules: list[Rule] | None = None,
-                 pay_period_anchor: dt.date = DEFAULT_PAY_PERIOD_ANCHOR) -> dict[str, int]:
-    """Evaluate every rule as of `as_of` (replacing that date's findings); counts by rule."""
+                 pay_period_anchor: dt.date = DEFAULT_PAY_PERIOD_ANCHOR,
+                 held_facilities: tuple[str, ...] = ()) -> dict[str, int]:
+    """Evaluate every rule as of `as_of` (replacing that date's findings); counts by rule.
+
+    Facilities in `held_facilities` are left out of this night: their findings are dropped and
+    their open exceptions keep the state of their last evaluation."""
     rules = rules if rules is not None else load_catalogue()
     params = rule_parameters(as_of, thresholds, pay_period_anchor)
+    held = ",".join(sorted(held_facilities))
     con.execute("BEGIN TRANSACTION")
     try:
         _sync_catalogue(con, rules)
         for prepare in sorted((sql_dir() / "recon").glob("prepare_*.sql")):
             run_sql_file(con, f"recon/{prepare.name}", params)
         run_sql_file(con, "recon/begin_evaluation.sql",
-                     {**params, "rules": ",".join(r.rule_id for r in rules)})
+                     {**params, "rules": ",".join(r.rule_id for r in rules), "held_facilities": held})
         for rule in rules:
             wrapper = load_sql("recon/insert_findings_row_severity.sql" if rule.row_severity
                                else "recon/insert_findings.sql")
@@ -92,6 +97,7 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
             bound = {**params, "rule_id": rule.rule_id, "severity": rule.severity,
                      "owner": rule.owner}
             con.execute(statement, bound_parameters(statement, bound))
+        run_sql_file(con, "recon/drop_held_findings.sql", {**params, "held_facilities": held})
         run_sql_file(con, "recon/record_matches.sql", params)
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}

@@ -15,8 +15,11 @@ CREATE TABLE IF NOT EXISTS recon.rule_runs (
     as_of_date    DATE PRIMARY KEY,
     window_start  DATE NOT NULL,
     window_end    DATE NOT NULL,
-    rules         VARCHAR NOT NULL      -- comma-separated rule ids evaluated
+    rules         VARCHAR NOT NULL,     -- comma-separated rule ids evaluated
+    held_facilities VARCHAR NOT NULL DEFAULT ''  -- facilities left out that night (bad feeds)
 );
+-- warehouses created before facilities could be held
+ALTER TABLE recon.rule_runs ADD COLUMN IF NOT EXISTS held_facilities VARCHAR DEFAULT '';
 
 CREATE TABLE IF NOT EXISTS recon.findings (
     as_of_date      DATE NOT NULL,

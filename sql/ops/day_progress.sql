@@ -1,6 +1,6 @@
 -- One line of progress for a business date: feeds, files, rows, and what the rules found.
 SELECT
-    (SELECT count(*) FILTER (WHERE status = 'arrived') FROM ops.feed_status
+    (SELECT count(*) FILTER (WHERE status IN ('arrived', 'late')) FROM ops.feed_status
       WHERE extract_date = $day)                                                AS feeds_arrived,
     (SELECT count(*) FILTER (WHERE status = 'missing') FROM ops.feed_status
       WHERE extract_date = $day)                                                AS feeds_missing,

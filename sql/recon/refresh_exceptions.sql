@@ -1,15 +1,17 @@
 -- Derive the work queue (recon.exceptions) and its history (recon.exception_events) from every
 -- evaluation so far. Deterministic: the same findings give the same rows, whatever the order in
 -- which days were (re)run.
---   in scope: an evaluation date on or after its first sighting, which evaluated its rule and
---             whose window covers the scope date of its latest finding so far (always, when the
---             rule has no date);
+--   in scope: an evaluation date on or after its first sighting, which evaluated its rule, did
+--             not hold its facility back (a bad feed of that facility that night), and whose
+--             window covers the scope date of its latest finding so far (always, when the rule
+--             has no date);
 --   open:     found by the latest evaluation in scope; otherwise resolved on the first in-scope
 --             evaluation after its last sighting.
 
 CREATE OR REPLACE TEMP TABLE exception_evaluations AS
 WITH ids AS (
-    SELECT exception_id, any_value(rule_id) AS rule_id, min(as_of_date) AS first_seen
+    SELECT exception_id, any_value(rule_id) AS rule_id, any_value(facility) AS facility,
+           min(as_of_date) AS first_seen
     FROM recon.findings GROUP BY exception_id
 ), candidates AS (
     SELECT i.exception_id, i.rule_id, r.as_of_date, r.window_start, r.window_end
@@ -17,6 +19,8 @@ WITH ids AS (
     JOIN recon.rule_runs r
       ON r.as_of_date >= i.first_seen
      AND list_contains(string_split(r.rules, ','), i.rule_id)
+     AND NOT COALESCE(list_contains(string_split(NULLIF(r.held_facilities, ''), ','), i.facility),
+                      false)
 )
 -- Causal: whether run r had the exception in scope depends only on findings up to r (the
 -- latest one at or before r), so a later night never rewrites an earlier night's history.
