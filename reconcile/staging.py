@@ -17,9 +17,10 @@ import duckdb
 import pandas as pd
 
 from reconcile.formats.csvfile import HeaderReport
-from reconcile.formats.records import FileRejected, RowIssue
+from reconcile.formats.records import FileRejected, RecordBatch, RowIssue
 from reconcile.landing import LandedFile
 from reconcile.mapping import SiteMapping
+from reconcile.prefetch import prefetch
 from reconcile.readers import MODELS, READERS
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
 from reconcile.validation import validate_batch
@@ -123,17 +124,24 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
     report = HeaderReport()
     records: set[int] = set()
     loaded = rejected_rows = 0
-    for batch in READERS[feed.name](landed.path, report, dict(mapping.columns) or None):
-        frame = batch.frame if mapping.empty else mapping.apply(batch.frame)
-        valid, issues, bad_rows = validate_batch(frame, model)
-        records.update(batch.frame["row_number"].tolist())
-        records.update(i.row_number for i in batch.issues)
+
+    def validated() -> Iterator[tuple[RecordBatch, pd.DataFrame, list[RowIssue], int]]:
+        for batch in READERS[feed.name](landed.path, report, dict(mapping.columns) or None):
+            records.update(batch.frame["row_number"].tolist())
+            records.update(i.row_number for i in batch.issues)
+            frame = batch.frame if mapping.empty else mapping.apply(batch.frame)
+            valid, issues, bad_rows = validate_batch(frame, model)
+            if not valid.empty:
+                valid = valid.drop(columns=["row_number"]).assign(
+                    row_number=valid["row_number"].astype("int64"))
+                # local time of the facility, to the second: offsets and fractions are dropped
+                for column in timestamp_columns:
+                    valid[column] = valid[column].str.replace(OFFSET, "", regex=True).str.slice(0, 19)
+            yield batch, valid, issues, bad_rows
+
+    # parsing and validation run a batch or two ahead of the inserts, in a worker thread
+    for batch, valid, issues, bad_rows in prefetch(validated()):
         if not valid.empty:
-            valid = valid.drop(columns=["row_number"]).assign(
-                row_number=valid["row_number"].astype("int64"))
-            # local time of the facility, to the second: offsets and fractions are dropped
-            for column in timestamp_columns:
-                valid[column] = valid[column].str.replace(OFFSET, "", regex=True).str.slice(0, 19)
             con.register("batch", valid)
             try:
                 execute_template(con, "staging/insert_rows.sql", table, params)

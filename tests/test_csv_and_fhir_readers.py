@@ -130,6 +130,55 @@ def test_duplicate_header_column_rejects_the_file(tmp_path):
     assert "duplicate" in info.value.reason and "facility" in info.value.reason
 
 
+def _rows_and_issues(batches):
+    rows, issues = [], []
+    for batch in batches:
+        frame = batch.frame.astype(object).where(batch.frame.notna(), None)
+        rows += [tuple(r) for r in frame[["row_number", "a", "b", "c"]].itertuples(index=False)]
+        issues += [(i.row_number, i.check, i.value, i.reason) for i in batch.issues]
+    return rows, sorted(issues)
+
+
+def test_arrow_and_python_csv_paths_give_the_same_rows_numbers_and_issues(tmp_path, monkeypatch):
+    """Plain files take Arrow's reader; forcing the Python reader on the same bytes must give
+    identical rows, record numbers and issues (short and long records, empty fields, no final
+    newline, CRLF and LF)."""
+    import random
+
+    from reconcile.formats import csvfile
+
+    rng = random.Random(7)
+    plain_values = [b"", b"x", b"yy", b"\xc3\xa9", b'"q,1"', b'"a""b"', b'""']
+    odd_values = [b'"multi\nline"', b'ab"c', b'"abc"x', b'"open']
+    fast = 0
+    for case in range(300):
+        values = plain_values + (odd_values if case % 3 == 0 else [])
+        lines = [b"a,b,c"]
+        for _ in range(rng.randint(0, 40)):
+            width = rng.choice([3, 3, 3, 3, 2, 4])
+            lines.append(b",".join(rng.choice(values) for _ in range(width)))
+        path = tmp_path / f"case{case}.csv"
+        path.write_bytes(rng.choice([b"\n", b"\r\n"]).join(lines) + rng.choice([b"", b"\n"]))
+        fast += csvfile._is_plain(path)
+        arrow = _rows_and_issues(read_csv(path, ["a", "b", "c"]))
+        with monkeypatch.context() as m:
+            m.setattr(csvfile, "_is_plain", lambda _path: False)
+            python = _rows_and_issues(read_csv(path, ["a", "b", "c"]))
+        assert arrow == python, path.read_bytes()
+    assert fast >= 200  # the cases without odd values are plain: the Arrow path was compared
+
+
+@pytest.mark.parametrize("content", [b'a,b,c\n1,"2\n2",3\n', b"a,b,c\n1,2,3\n\n4,5,6\n",
+                                     b"a,b,c\n1,\xff,3\n", b'a,b,c\n1,"2"x,3\n',
+                                     b"\na,b,c\n", b""])
+def test_quotes_blank_lines_and_bad_bytes_take_the_careful_path(tmp_path, content):
+    from reconcile.formats import csvfile
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+    assert not csvfile._is_plain(path)
+
+
 def test_empty_csv_file_is_rejected(tmp_path):
     with pytest.raises(FileRejected):
         collect(read_csv(write(tmp_path, "d.csv", ""), DEPT))
