@@ -4,7 +4,8 @@ import dagster as dg
 
 from assets.feeds import staging_assets
 from assets.partitions import daily_partitions
-from reconcile.audit import StepAudit, started_by
+from assets.schemas import table_metadata
+from assets.steps import audited_step
 from reconcile.pipeline import refresh_canonical
 from reconcile.sqlfiles import query_sql_file
 from resources.chartledger import ChartLedgerResource
@@ -18,16 +19,16 @@ from resources.chartledger import ChartLedgerResource
     pool="warehouse",
     kinds={"duckdb"},
     owners=["team:integration"],
+    tags={"layer": "canonical"},
+    metadata=table_metadata("canonical.charge_lines"),
     description="Canonical views (sql/canonical): visit events, charge lines, documented "
-    "procedures, administrations and case supplies, and master data with history.",
+    "procedures, administrations and case supplies, and master data with history. The column "
+    "schema shown is canonical.charge_lines, the posted side of charge capture.",
 )
 def canonical_model(context: dg.AssetExecutionContext,
                     chartledger: ChartLedgerResource) -> dg.MaterializeResult:
-    audit = StepAudit(context.run.run_id, context.partition_key, "canonical/canonical_model",
-                      started_by(context.run.tags))
-    with chartledger.open_warehouse().writer() as con:
+    with audited_step(context, chartledger, "canonical/canonical_model") as (audit, con):
         refresh_canonical(con)
         counts = dict(query_sql_file(con, "ops/canonical_counts.sql").fetchall())
         audit.outputs = {f"canonical.{k}": int(v) for k, v in counts.items()}
-        audit.write(con)
     return dg.MaterializeResult(metadata={f"rows_{k}": int(v) for k, v in counts.items()})

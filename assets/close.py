@@ -6,7 +6,8 @@ import dagster as dg
 
 from assets.partitions import PARTITIONS_START
 from assets.recon import exceptions
-from reconcile.audit import StepAudit, started_by
+from assets.schemas import table_metadata
+from assets.steps import audited_step
 from reconcile.close.package import CloseNotReady, build_close
 from reconcile.publish import publish
 from resources.chartledger import ChartLedgerResource
@@ -27,6 +28,8 @@ class CloseConfig(dg.Config):
     pool="warehouse",
     kinds={"duckdb", "excel", "html"},
     owners=["team:finance-close"],
+    tags={"layer": "reports"},
+    metadata=table_metadata("report.close_checklist"),
     description="The month-end close package (report.*): checklist with ready-to-close, revenue "
     "tie-out and cut-off, unbilled accrual, exception summary with aging, KPIs and trend, plus "
     "the Excel workbook and HTML report in outputs/close/<YYYY-MM>/. Refused before the "
@@ -36,9 +39,7 @@ def close_package(context: dg.AssetExecutionContext, config: CloseConfig,
                   chartledger: ChartLedgerResource) -> dg.MaterializeResult:
     settings = chartledger.settings()
     period = context.partition_key[:7]
-    audit = StepAudit(context.run.run_id, period, "reports/close_package",
-                      started_by(context.run.tags))
-    with chartledger.open_warehouse().writer() as con:
+    with audited_step(context, chartledger, "reports/close_package", period) as (audit, con):
         try:
             result = build_close(con, settings, period, config.preliminary, context.run.run_id)
         except CloseNotReady as exc:
@@ -46,8 +47,8 @@ def close_package(context: dg.AssetExecutionContext, config: CloseConfig,
         out_dir = (Path(config.out_dir) if config.out_dir else settings.outputs) / "close" / period
         files = _render(con, period, out_dir)
         publish(con, settings.analyst_path)
-        audit.outputs = {"report.close_checklist": len(result.ready_to_close)}
-        audit.write(con)
+        audit.outputs = {"report.close_checklist": len(result.ready_to_close),
+                         "preliminary": int(result.preliminary)}
     return dg.MaterializeResult(metadata={
         "period": period,
         "as_of_date": result.as_of.isoformat(),

@@ -1,4 +1,4 @@
-"""Jobs and schedules."""
+"""Jobs: the nightly run of one business date, and the month-end close of one period."""
 
 import dagster as dg
 
@@ -7,12 +7,8 @@ NIGHTLY_GROUPS = ("landing", "staging", "canonical", "recon", "publish")
 nightly_job = dg.define_asset_job(
     "nightly",
     selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
-    description="Land, stage, map and reconcile one business date.",
-)
-
-nightly_schedule = dg.build_schedule_from_partitioned_job(
-    nightly_job, hour_of_day=2, minute_of_hour=0,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Land, stage, map and reconcile one business date (re-reconciling the rolling "
+    "window of service dates that ends on it).",
 )
 
 close_job = dg.define_asset_job(
@@ -21,7 +17,4 @@ close_job = dg.define_asset_job(
     description="Build the month-end close package of a period (monthly partition).",
 )
 
-close_schedule = dg.build_schedule_from_partitioned_job(
-    close_job, hour_of_day=6, minute_of_hour=0, day_of_month=3,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+JOBS = [nightly_job, close_job]

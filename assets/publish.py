@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.partitions import daily_partitions, partition_date
 from assets.recon import exceptions
-from reconcile.audit import StepAudit, started_by
+from assets.steps import audited_step
 from reconcile.digest import build_digest, write_digest
 from reconcile.publish import publish
 from resources.chartledger import ChartLedgerResource
@@ -18,6 +18,7 @@ from resources.chartledger import ChartLedgerResource
     pool="warehouse",
     kinds={"duckdb"},
     owners=["team:integration"],
+    tags={"layer": "publish"},
     description="The day's digest per owner (report.daily_digest and outputs/digest/*.md), then "
     "the analyst database: recon, report and ops copied into a new file, documented with "
     "COMMENT ON and DATA_DICTIONARY.md, and renamed over analyst.duckdb beside the warehouse.",
@@ -26,13 +27,10 @@ def analyst_database(context: dg.AssetExecutionContext,
                      chartledger: ChartLedgerResource) -> dg.MaterializeResult:
     day = partition_date(context)
     settings = chartledger.settings()
-    audit = StepAudit(context.run.run_id, context.partition_key, "publish/analyst_database",
-                      started_by(context.run.tags))
-    with chartledger.open_warehouse().writer() as con:
+    with audited_step(context, chartledger, "publish/analyst_database") as (audit, con):
         rows = build_digest(con, day)
         target = publish(con, settings.analyst_path)
-        audit.outputs = {"report.daily_digest": len(rows)}
-        audit.write(con)
+        audit.outputs = {"report.daily_digest": len(rows), "analyst.duckdb": 1}
     digest = write_digest(rows, day, settings.outputs / "digest")
     return dg.MaterializeResult(metadata={
         "analyst_database": dg.MetadataValue.path(str(target)),

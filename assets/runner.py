@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconcile.config import Settings
+from reconcile.run_lock import run_lock
 from reconcile.sqlfiles import query_sql_file
 from reconcile.warehouse import Warehouse
 
@@ -52,7 +53,14 @@ def prepare_dagster_home(settings: Settings) -> Path:
 
 def run_range(settings: Settings, start: dt.date, end: dt.date,
               config_file: Path | None = None, echo: bool = True) -> RangeOutcome:
-    """Materialize the nightly job for every date from start to end; print progress and a summary."""
+    """Materialize the nightly job for every date from start to end; print progress and a summary.
+    Holds the warehouse's run lock throughout (RunLockBusy if another run holds it)."""
+    with run_lock(settings.warehouse_path, f"run {start}..{end}"):
+        return _run_range_locked(settings, start, end, config_file, echo)
+
+
+def _run_range_locked(settings: Settings, start: dt.date, end: dt.date,
+                      config_file: Path | None, echo: bool) -> RangeOutcome:
     home = prepare_dagster_home(settings)
     earliest = min(start, dt.date(2025, 1, 1)).isoformat()
     os.environ.setdefault("CHARTLEDGER_PARTITIONS_START", earliest)
@@ -130,7 +138,14 @@ def print_summary(settings: Settings, start: dt.date, end: dt.date,
 
 def run_close(settings: Settings, period: str, preliminary: bool, out_dir: Path | None,
               config_file: Path | None = None) -> bool:
-    """Materialize the close package of `period` in process; print where its outputs are."""
+    """Materialize the close package of `period` in process; print where its outputs are.
+    Holds the warehouse's run lock throughout (RunLockBusy if another run holds it)."""
+    with run_lock(settings.warehouse_path, f"close {period}"):
+        return _run_close_locked(settings, period, preliminary, out_dir, config_file)
+
+
+def _run_close_locked(settings: Settings, period: str, preliminary: bool, out_dir: Path | None,
+                      config_file: Path | None) -> bool:
     home = prepare_dagster_home(settings)
     os.environ.setdefault("CHARTLEDGER_PARTITIONS_START", "2025-01-01")
     import dagster as dg

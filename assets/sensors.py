@@ -19,3 +19,6 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
         "partition": run.tags.get("dagster/partition", ""),
         "failure": (context.failure_event.message or "")[:500],
     })
+
+
+SENSORS = [alert_on_run_failure]

@@ -41,13 +41,28 @@ def test_graph_snapshot():
     schedule = defs.resolve_schedule_def("nightly_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    close = defs.resolve_schedule_def("close_schedule")
-    assert close.cron_schedule == "0 6 3 * *"
+    for name in ("close_preliminary_schedule", "close_final_schedule"):
+        close = defs.resolve_schedule_def(name)
+        assert close.cron_schedule == "0 6 * * 1-5"  # the tick picks the business day
+        assert close.default_status == dg.DefaultScheduleStatus.RUNNING
     assert defs.resolve_job_def("close").partitions_def.get_partition_keys()[0] == "2025-01-01"
     staging = [graph.get(dg.AssetKey(["staging", "charges"]))]
     checks = [spec for node in staging for spec in node.check_keys]
-    assert sorted(c.name for c in checks) == ["arrived_for_every_facility",
+    assert sorted(c.name for c in checks) == ["arrived_on_time", "rejected_share_per_facility",
                                               "rejected_share_within_threshold"]
+    # what the UI shows: owners, groups, column schemas, kinds and source-system tags
+    node = graph.get(dg.AssetKey(["staging", "charges"]))
+    spec = next(s for s in defs.resolve_all_asset_specs() if s.key == node.key)
+    assert spec.owners == ["team:integration"] and spec.group_name == "staging"
+    assert spec.tags["source_system"] == "ehr" and spec.kinds == {"duckdb", "hl7"}
+    columns = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
+    assert columns["extended_amount"].startswith("decimal") and "transaction_id" in columns
+    recon = next(s for s in defs.resolve_all_asset_specs() if s.key.path == ["recon", "exceptions"])
+    described = {c.name: c.description for c in recon.metadata["dagster/column_schema"].columns}
+    assert described["amount_impact"]  # descriptions come from the data dictionary
+    landing = defs.get_assets_def(dg.AssetKey(["landing", "landed_files"]))
+    policy = landing.op.retry_policy
+    assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL
 
 
 def test_definitions_validate_command():
@@ -82,8 +97,8 @@ def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
     # the fixture sends no pharmacy feed: its freshness check fails (a warning), for NORTH
     arrived = instance.event_log_storage.get_latest_asset_check_execution_by_key([
         dg.AssetCheckKey(dg.AssetKey(["staging", "cabinet_transactions"]),
-                         "arrived_for_every_facility"),
-        dg.AssetCheckKey(dg.AssetKey(["staging", "charges"]), "arrived_for_every_facility")])
+                         "arrived_on_time"),
+        dg.AssetCheckKey(dg.AssetKey(["staging", "charges"]), "arrived_on_time")])
     verdicts = {k.asset_key.path[-1]: v.event.dagster_event.event_specific_data
                 for k, v in arrived.items()}
     assert verdicts["cabinet_transactions"].passed is False
@@ -94,8 +109,8 @@ def test_a_day_through_dagster_records_metadata(landing, monkeypatch):
             "SELECT partition_key, started_by, inputs, outputs, outcome FROM ops.run_log "
             "WHERE step = 'staging/charges' ORDER BY partition_key").fetchall()
         steps = con.execute("SELECT count(DISTINCT step) FROM ops.run_log").fetchone()[0]
-    # every nightly step but the landing listing writes a row (the close is a monthly job)
-    assert steps == len(EXPECTED_ASSETS) - 2
+    # every nightly step writes a row (the close is a monthly job)
+    assert steps == len(EXPECTED_ASSETS) - 1
     assert [(a[0], a[1], a[4]) for a in audit] == [("2026-03-02", "cli", "success"),
                                                    ("2026-03-03", "cli", "success")]
     assert '"file": "ehr/charges/DFT_NORTH_20260303.hl7"' in audit[1][2]
