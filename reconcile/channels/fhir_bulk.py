@@ -55,6 +55,7 @@ from reconcile.channels.http import (
 from reconcile.channels.state import get_watermark, record_channel_run, set_watermark
 from reconcile.config import ConfigError, Settings
 from reconcile.landing import CONTROL_SUFFIX
+from reconcile.secrets import check_no_inline_secrets
 from reconcile.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class FhirBulkConfig:
         """Build from the channel's options; `types` defaults to Procedure and
         MedicationAdministration (add Encounter when references are `Encounter/<id>`)."""
         where = f"[channels.{name}]"
+        check_no_inline_secrets(channel_options, where)
         known_options(channel_options, CHANNEL_OPTIONS, where)
         for feed, opts in (feed_options or {}).items():
             if feed not in FEED_TYPES:

@@ -43,6 +43,7 @@ from reconcile.channels.state import get_watermark, record_channel_run, set_wate
 from reconcile.config import ConfigError, Settings
 from reconcile.feeds import FEEDS
 from reconcile.landing import CONTROL_SUFFIX
+from reconcile.secrets import check_no_inline_secrets
 from reconcile.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class RestApiConfig:
         """Build from the channel's options and, per feed name, that feed's own options
         (`path`, `date_from_param`, `initial_date_from`, `initial_since`, `page_limit`)."""
         where = f"[channels.{name}]"
+        check_no_inline_secrets(channel_options, where)
         known_options(channel_options, CHANNEL_OPTIONS, where)
         http = HttpSettings.from_options(channel_options, where, base_dir)
         base = channel_options.get("base_url")
@@ -131,6 +133,7 @@ class RestApiConfig:
 
 def _feed(feed: str, options: Mapping[str, Any]) -> RestFeed:
     where = f"[feeds.{feed}]"
+    check_no_inline_secrets(options, where)
     if feed not in DEFAULT_FEEDS:
         raise ConfigError(f"{where} cannot come from a REST API channel (only "
                           f"{', '.join(DEFAULT_FEEDS)})")
