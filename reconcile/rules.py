@@ -34,6 +34,7 @@ class Rule:
     description: str
     sql_file: str
     row_severity: bool = False
+    refs: str = ""  # "charge_key": the runner lists the charge key's records in source_refs
 
 
 def load_catalogue() -> list[Rule]:
@@ -49,8 +50,11 @@ def load_catalogue() -> list[Rule]:
             raise ValueError(f"rule {rule_id}: severity must be one of {SEVERITIES}")
         if not (sql_dir() / "rules" / meta["file"]).is_file():
             raise ValueError(f"rule {rule_id}: sql/rules/{meta['file']} does not exist")
+        if meta.get("refs", "") not in ("", "charge_key"):
+            raise ValueError(f"rule {rule_id}: refs must be \"charge_key\" when given")
         rules.append(Rule(rule_id, meta["severity"], meta["owner"], meta["description"],
-                          meta["file"], bool(meta.get("row_severity", False))))
+                          meta["file"], bool(meta.get("row_severity", False)),
+                          meta.get("refs", "")))
     return rules
 
 
@@ -98,6 +102,8 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
                      "owner": rule.owner}
             con.execute(statement, bound_parameters(statement, bound))
         run_sql_file(con, "recon/drop_held_findings.sql", {**params, "held_facilities": held})
+        run_sql_file(con, "recon/fill_charge_refs.sql", {
+            **params, "rules": ",".join(r.rule_id for r in rules if r.refs == "charge_key")})
         run_sql_file(con, "recon/record_matches.sql", params)
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}

@@ -85,14 +85,32 @@ def test_match_evidence_traces_every_charge_key(month):
     with Warehouse(settings.warehouse_path).reader() as con:
         statuses = dict(con.execute(
             "SELECT match_status, count(*) FROM recon.charge_matches GROUP BY 1").fetchall())
-        matched_refs = con.execute(
-            "SELECT count(*) FROM recon.charge_matches WHERE match_status = 'matched' "
-            "AND (expected_refs IS NULL OR posted_refs IS NULL)").fetchone()[0]
+        # a matched key names the records on both sides (charge_match_lines), and they add up
+        # to the key's quantities: every documented record and every charge line is listed
+        matched_refs = con.execute("""
+            SELECT count(*) FROM recon.charge_matches m
+            WHERE m.match_status = 'matched' AND NOT (
+                EXISTS (SELECT 1 FROM recon.charge_match_lines d
+                        WHERE d.side = 'documented' AND d.as_of_date = m.as_of_date
+                          AND d.facility = m.facility AND d.visit_number = m.visit_number
+                          AND d.cdm_code = m.cdm_code AND d.service_date = m.service_date)
+                AND EXISTS (SELECT 1 FROM recon.charge_match_lines p
+                            WHERE p.side = 'posted' AND p.as_of_date = m.as_of_date
+                              AND p.facility = m.facility AND p.visit_number = m.visit_number
+                              AND p.cdm_code = m.cdm_code AND p.service_date = m.service_date))
+        """).fetchone()[0]
+        posted_lines = con.execute("""
+            SELECT count(*) FROM recon.charge_match_lines l
+            JOIN staging.charges c ON c.transaction_id = l.record_ref AND c.facility = l.facility
+            WHERE l.side = 'posted' AND (c.visit_number <> l.visit_number
+                                         OR c.cdm_code <> l.cdm_code)
+        """).fetchone()[0]
         missing = con.execute(
             "SELECT count(*) FROM recon.charge_matches m JOIN recon.exceptions e "
             "ON e.rule_id = 'MISSING_CHARGE' AND e.status = 'open' AND e.facility = m.facility "
             "AND e.visit_number = m.visit_number AND e.cdm_code = m.cdm_code "
             "AND e.service_date = m.service_date WHERE m.match_status = 'missing'").fetchone()[0]
     assert statuses["matched"] > 1000
-    assert matched_refs == 0  # a matched key names the records on both sides
+    assert matched_refs == 0
+    assert posted_lines == 0  # each listed charge line really is one of the key's
     assert missing == sum(1 for k in truth if k[0] == "MISSING_CHARGE")

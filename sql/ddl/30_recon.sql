@@ -92,11 +92,25 @@ CREATE TABLE IF NOT EXISTS recon.charge_matches (
     expected_qty    DECIMAL(18,3) NOT NULL,
     posted_qty      DECIMAL(18,3) NOT NULL,
     posted_amount   DECIMAL(18,2) NOT NULL,
-    match_status    VARCHAR NOT NULL,   -- matched | missing | pending | undocumented |
+    match_status    VARCHAR NOT NULL    -- matched | missing | pending | undocumented |
                                         -- quantity_mismatch | reversed (charged, credited, nothing
                                         -- documented: withdrawn) | master_data
-    expected_refs   VARCHAR,            -- Procedure/<id>, MedicationAdministration/<id>, CaseSupply/...
-    posted_refs     VARCHAR             -- FT1 transaction ids
+);
+-- warehouses made before the records moved to charge_match_lines
+ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS expected_refs;
+ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS posted_refs;
+
+-- The records behind each key of charge_matches (same as_of_date and key): documentation
+-- records on one side, charge transactions (first delivery of each id) on the other.
+CREATE TABLE IF NOT EXISTS recon.charge_match_lines (
+    as_of_date      DATE NOT NULL,
+    facility        VARCHAR NOT NULL,
+    visit_number    VARCHAR NOT NULL,
+    cdm_code        VARCHAR,
+    service_date    DATE NOT NULL,
+    side            VARCHAR NOT NULL,   -- documented | posted
+    record_ref      VARCHAR NOT NULL    -- Procedure/<id>, MedicationAdministration/<id>,
+                                        -- CaseSupply/<case>/<item>, or the FT1 transaction id
 );
 
 CREATE TABLE IF NOT EXISTS recon.pharmacy_matches (

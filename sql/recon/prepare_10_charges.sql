@@ -58,13 +58,19 @@ SELECT facility, visit_number, patient_class, admit_date,
        CASE WHEN discharge_state = 'A03' THEN discharge_date_raw END             AS discharge_date
 FROM events;
 
--- Posted charge lines: each (facility, transaction id) once, the first delivery wins.
+-- Posted charge lines: each (facility, transaction id) once, the first delivery wins. Only the
+-- few ids delivered more than once need ordering; the rest are taken as they are.
 CREATE OR REPLACE TEMP TABLE asof_charge_lines AS
-SELECT *
-FROM canonical.charge_lines
-WHERE extract_date <= $as_of
-QUALIFY row_number() OVER (PARTITION BY facility, transaction_id
-                           ORDER BY extract_date, file_name, row_number) = 1;
+WITH lines AS (
+    SELECT * FROM canonical.charge_lines WHERE extract_date <= $as_of
+), redelivered AS (
+    SELECT facility, transaction_id FROM lines GROUP BY ALL HAVING count(*) > 1
+)
+SELECT l.* FROM lines l ANTI JOIN redelivered r USING (facility, transaction_id)
+UNION ALL
+(SELECT l.* FROM lines l SEMI JOIN redelivered r USING (facility, transaction_id)
+ QUALIFY row_number() OVER (PARTITION BY facility, transaction_id
+                            ORDER BY extract_date, file_name, row_number) = 1);
 
 -- Expected charges from documented activity (latest version of each resource by $as_of).
 CREATE OR REPLACE TEMP TABLE asof_expected_lines AS
@@ -135,7 +141,8 @@ LEFT JOIN cd
       AND cd.cdm_code = g.cdm_code AND cd.service_date = g.service_date
       AND cd.quantity = g.quantity AND cd.amount = g.extended_amount;
 
--- One row per charge key in the window, with both sides and the master-data verdicts.
+-- One row per charge key in the window, with both sides and the master-data verdicts. The
+-- records behind a key are listed only for the keys that a rule reports (fill_charge_refs.sql).
 -- Extra lines of a duplicate group are left out of posted_qty, so a duplicate is reported as a
 -- duplicate and not also as a quantity mismatch (one root cause, one exception).
 CREATE OR REPLACE TEMP TABLE charge_keys AS
@@ -143,7 +150,6 @@ WITH expected AS (
     SELECT facility, visit_number, cdm_code, service_date,
            sum(quantity)                                    AS expected_qty,
            min(department_code)                             AS department_code,
-           array_to_string(list_sort(list(source_ref)), ' ')  AS expected_refs,
            min(item_or_ndc)                                 AS item_or_ndc
     FROM asof_expected_lines
     WHERE service_date BETWEEN $window_start AND $as_of
@@ -159,7 +165,7 @@ WITH expected AS (
            sum(signed_quantity)                                    AS net_qty,
            sum(signed_amount)                                      AS posted_amount,
            min(department_code)                                    AS department_code,
-           array_to_string(list_sort(list(transaction_id)), ' ') AS posted_refs
+           count(*)                                                AS posted_lines
     FROM asof_charge_lines
     WHERE service_date BETWEEN $window_start AND $as_of
     GROUP BY ALL
@@ -172,7 +178,7 @@ WITH expected AS (
            COALESCE(p.net_qty, 0) - COALESCE(x.extra_qty, 0) AS posted_qty,
            COALESCE(p.posted_amount, 0)                     AS posted_amount,
            COALESCE(p.department_code, e.department_code)   AS department_code,
-           e.item_or_ndc, e.expected_refs, p.posted_refs
+           e.item_or_ndc, COALESCE(p.posted_lines, 0)      AS posted_lines
     FROM expected e
     FULL OUTER JOIN posted p
       ON p.facility = e.facility AND p.visit_number = e.visit_number

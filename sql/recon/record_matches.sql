@@ -21,9 +21,20 @@ SELECT $as_of, facility, visit_number, cdm_code, service_date, expected_qty, pos
             WHEN expected_qty > 0 AND posted_qty <= 0 THEN 'pending'
             WHEN expected_qty = 0 AND posted_qty > 0 THEN 'undocumented'
             WHEN expected_qty = 0 AND posted_qty <= 0 THEN 'reversed'
-            ELSE 'quantity_mismatch' END,
-       expected_refs, posted_refs
+            ELSE 'quantity_mismatch' END
 FROM charge_keys
+WHERE service_date IN (SELECT day FROM final_for_this_run);
+
+-- Which records make up each side of each key: one row per record, no string building.
+DELETE FROM recon.charge_match_lines
+WHERE service_date IN (SELECT day FROM final_for_this_run);
+INSERT INTO recon.charge_match_lines
+SELECT $as_of, facility, visit_number, cdm_code, service_date, 'documented', source_ref
+FROM asof_expected_lines
+WHERE service_date IN (SELECT day FROM final_for_this_run)
+UNION ALL
+SELECT $as_of, facility, visit_number, cdm_code, service_date, 'posted', transaction_id
+FROM asof_charge_lines
 WHERE service_date IN (SELECT day FROM final_for_this_run);
 
 DELETE FROM recon.pharmacy_matches

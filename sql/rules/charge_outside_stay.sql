@@ -17,10 +17,10 @@ SELECT k.facility, k.department_code, k.cost_center, k.natural_account, k.visit_
                         k.cdm_code, k.visit_number, strftime(k.service_date, '%Y-%m-%d'),
                         strftime(v.discharge_date, '%Y-%m-%d'))
        END AS detail,
-       k.posted_refs AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', k.facility, k.visit_number, k.cdm_code, k.service_date) AS business_key
 FROM charge_keys k
 JOIN asof_visits v ON v.facility = k.facility AND v.visit_number = k.visit_number
-WHERE k.posted_refs IS NOT NULL
+WHERE k.posted_lines > 0
   AND NOT (k.unknown_cdm OR k.unknown_visit OR k.unmapped_department)
   AND (v.cancelled OR k.service_date < v.admit_date OR k.service_date > v.discharge_date)

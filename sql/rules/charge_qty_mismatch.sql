@@ -11,7 +11,7 @@ SELECT facility, department_code, cost_center, natural_account, visit_number, cd
               visit_number, strftime(service_date, '%Y-%m-%d'), fmt_qty(expected_qty), cdm_code,
               fmt_qty(posted_qty), fmt_money(unit_price * (expected_qty - posted_qty)))
            AS detail,
-       concat_ws(' ', expected_refs, posted_refs) AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', facility, visit_number, cdm_code, service_date) AS business_key
 FROM charge_keys
 WHERE expected_qty > 0 AND posted_qty > 0 AND expected_qty <> posted_qty

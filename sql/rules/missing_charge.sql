@@ -12,7 +12,7 @@ SELECT facility, department_code, cost_center, natural_account, visit_number, cd
               || '({} not captured).', fmt_qty(expected_qty), cdm_code, visit_number,
               strftime(service_date, '%Y-%m-%d'), $as_of - service_date,
               fmt_money(unit_price * expected_qty)) AS detail,
-       expected_refs AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', facility, visit_number, cdm_code, service_date) AS business_key
 FROM charge_keys
 WHERE expected_qty > 0 AND posted_qty <= 0

@@ -8,7 +8,7 @@ SELECT facility, department_code, cost_center, natural_account, visit_number, cd
        format('Code {} was charged to visit {} for {} ({}) but no procedure, administration or '
               || 'supply is documented for it.', cdm_code, visit_number,
               strftime(service_date, '%Y-%m-%d'), fmt_money(posted_amount)) AS detail,
-       posted_refs AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', facility, visit_number, cdm_code, service_date) AS business_key
 FROM charge_keys
 WHERE posted_qty > 0 AND expected_qty = 0

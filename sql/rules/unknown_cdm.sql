@@ -11,7 +11,7 @@ SELECT facility, department_code, cost_center, NULL AS natural_account, visit_nu
               CASE WHEN cdm_code IS NULL THEN 'NDC' ELSE 'CDM code' END,
               COALESCE(cdm_code, item_or_ndc), visit_number, strftime(service_date, '%Y-%m-%d'))
            AS detail,
-       concat_ws(' ', expected_refs, posted_refs) AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', facility, visit_number, COALESCE(cdm_code, 'NDC:' || item_or_ndc),
                  service_date) AS business_key
 FROM charge_keys

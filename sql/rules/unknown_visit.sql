@@ -10,7 +10,7 @@ SELECT facility, department_code, cost_center, natural_account, visit_number, cd
               CASE WHEN posted_qty <> 0 AND expected_qty > 0 THEN 'documentation and charges'
                    WHEN posted_qty <> 0 THEN 'charges' ELSE 'documentation' END,
               COALESCE(cdm_code, item_or_ndc), strftime(service_date, '%Y-%m-%d')) AS detail,
-       concat_ws(' ', expected_refs, posted_refs) AS source_refs,
+       NULL AS source_refs,  -- the key's records: fill_charge_refs.sql
        concat_ws('|', facility, visit_number, COALESCE(cdm_code, 'NDC:' || item_or_ndc),
                  service_date) AS business_key
 FROM charge_keys
