@@ -77,6 +77,7 @@ class ApiFaults:
     malformed_page: int | None = None  # page N of a chain answers 200 with broken JSON
     export_errors: list[dict[str, Any]] = field(default_factory=list)  # OperationOutcomes in error[]
     export_never_completes: bool = False  # the status URL answers 202 for ever
+    garbled_export_type: str | None = None  # the last file of this type ends in a cut-off line
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,9 @@ class DemoApiServer:
                 chunk = lines[start:start + step]
                 files[name] = "".join(line + "\n" for line in chunk).encode("utf-8")
                 outputs.append((kind, name, len(chunk)))
+        garbled = [name for kind, name, _count in outputs if kind == self.faults.garbled_export_type]
+        if garbled:
+            files[garbled[-1]] += b'{"resourceType":"' + garbled[-1].split("_")[0].encode() + b'","id":\n'
         errors = []
         if self.faults.export_errors:
             files["errors_1.ndjson"] = "".join(
