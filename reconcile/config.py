@@ -110,6 +110,7 @@ class Settings:
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     duckdb: DuckDBSettings = field(default_factory=DuckDBSettings)
     outputs_dir: Path | None = None
+    config_dir: Path | None = None  # folder of the configuration file: relative paths of channels
     pay_period_first_end: dt.date = dt.date(2026, 1, 10)  # any pay-period end (a Saturday)
     sla: FeedSla = field(default_factory=FeedSla)  # time zone and feed arrival deadlines
 
@@ -198,6 +199,7 @@ def settings_from_mapping(data: dict[str, Any], base: Path) -> Settings:
             temp_directory=str(duck.get("temp_directory", "")),
         ),
         outputs_dir=_resolve(base, outputs) if outputs else None,
+        config_dir=base.resolve(),
         pay_period_first_end=_date(main.get("pay_period_first_end", "2026-01-10"),
                                    "pay_period_first_end"),
         sla=sla,
