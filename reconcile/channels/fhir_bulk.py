@@ -30,6 +30,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from reconcile.channels.base import (
     ChannelError,
@@ -105,7 +106,7 @@ class FhirBulkConfig:
         base = channel_options.get("base_url")
         if not base:
             raise ConfigError(f"{where} needs base_url")
-        base_url = check_url(str(base), f"{where} base_url", http.allow_http)
+        base_url = check_url(str(base).rstrip("/"), f"{where} base_url", http.allow_http)
         types = channel_options.get("types", list(DEFAULT_TYPES))
         if isinstance(types, str):
             types = [t.strip() for t in types.split(",") if t.strip()]
@@ -243,7 +244,7 @@ class _Export:
         if not location:
             raise ChannelError(f"{self.what}: the kick-off answered 202 without Content-Location")
         log.info("%s: export started (since %s)", self.what, since or "the beginning")
-        return check_url(location, f"{self.what} status URL", self.config.http.allow_http)
+        return self._checked(urljoin(self.config.base_url + "/", location), "status URL")
 
     def _poll(self, client: HttpClient, status_url: str) -> Manifest:
         """Poll until the manifest; past poll_max_s (or the total bound) cancel the export."""
@@ -304,7 +305,14 @@ class _Export:
         url = entry.get("url")
         if not isinstance(url, str) or not url:
             raise ChannelError(f"{self.what}: a manifest entry has no url")
-        return check_url(url, f"{self.what} file URL", self.config.http.allow_http)
+        return self._checked(urljoin(self.config.base_url + "/", url), "file URL")
+
+    def _checked(self, url: str, what: str) -> str:
+        """A URL the server handed us, held to the same rules as the configured ones."""
+        try:
+            return check_url(url, f"{self.what} {what}", self.config.http.allow_http)
+        except ConfigError as exc:
+            raise ChannelError(str(exc)) from None
 
     def _land(self, client: HttpClient, manifest: Manifest) -> None:
         """Download every output into its type's landing file; land them all, or none."""

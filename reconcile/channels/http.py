@@ -85,7 +85,7 @@ def check_url(url: str, what: str, allow_http: bool) -> str:
     if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
         raise ConfigError(f"{what}: {redact_url(url)} is plain http to another machine; use https "
                           "(or set insecure_allow_http = true for a closed test network)")
-    return url.rstrip("/")
+    return url
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -199,7 +199,7 @@ class ClientCredentials:
             raise ConfigError(f"{where}: token_auth must be 'basic' or 'post'")
         scope = options.get("scope")
         return cls(
-            token_url=check_url(str(options.get("token_url") or default_token_url),
+            token_url=check_url(str(options.get("token_url") or default_token_url).rstrip("/"),
                                 f"{where} token_url", allow_http),
             client_id=client_id,
             client_secret=_client_secret(options, env, where, base_dir),

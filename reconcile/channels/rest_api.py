@@ -99,7 +99,7 @@ class RestApiConfig:
         base = channel_options.get("base_url")
         if not base:
             raise ConfigError(f"{where} needs base_url")
-        base_url = check_url(str(base), f"{where} base_url", http.allow_http)
+        base_url = check_url(str(base).rstrip("/"), f"{where} base_url", http.allow_http)
         credentials = ClientCredentials.from_options(
             channel_options, os.environ if env is None else env, where,
             f"{base_url}/oauth/token", http.allow_http, base_dir)

@@ -61,6 +61,7 @@ REST_ROUTES = {
 }
 FHIR_FILE = re.compile(r"^(?P<type>[A-Z][A-Za-z]{1,63})_(?P<date>\d{8})\.ndjson$")
 DEFAULT_LIMIT = 100
+KEEP_JOBS = 20  # exports kept (with their files) before the oldest is forgotten
 
 
 @dataclass
@@ -410,6 +411,8 @@ class DemoApiServer:
                 json.dumps(o, separators=(",", ":")) + "\n" for o in self.faults.export_errors
             ).encode("utf-8")
             errors.append("errors_1.ndjson")
+        while len(self._jobs) >= KEEP_JOBS:
+            self._jobs.pop(next(iter(self._jobs)))
         self._jobs[job_id] = _Job(str(request.url), _instant_text(_export_instant(now)), files,
                                   outputs, errors, self.export_polls,
                                   self.faults.export_never_completes)
