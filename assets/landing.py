@@ -4,6 +4,7 @@ from collections import Counter
 
 import dagster as dg
 
+from assets.channels import FETCH_ASSETS
 from assets.partitions import daily_partitions, partition_date
 from assets.policies import CHANNEL_RETRY_POLICY
 from assets.steps import audited_step
@@ -15,6 +16,7 @@ from resources.chartledger import ChartLedgerResource
     key=["landing", "landed_files"],
     group_name="landing",
     partitions_def=daily_partitions,
+    deps=FETCH_ASSETS,  # what the channels fetched for the day is landed first
     pool="warehouse",  # it writes its audit row
     retry_policy=CHANNEL_RETRY_POLICY,
     kinds={"file"},

@@ -75,32 +75,26 @@ def _run_channel(settings: Settings, channel: ChannelSettings, feeds: list[str],
                  extract_date: dt.date, warehouse: Warehouse,
                  env: Mapping[str, str]) -> list[ChannelStats]:
     base = settings.config_dir
-    feed_options = {f: settings.feeds[f].options for f in feeds}
     if channel.type == "sftp":
         from reconcile.channels.sftp import SftpChannelConfig, fetch_sftp
 
-        locations = {f: settings.feeds[f].location for f in feeds if settings.feeds[f].location}
-        config = SftpChannelConfig.from_options(channel.options, env, name=channel.name,
-                                                locations=locations, base_dir=base)
+        config = SftpChannelConfig.from_settings(settings, channel.name, env, base_dir=base)
         return fetch_sftp(config, settings.landing_root, feeds, warehouse, extract_date,
                           strict=False)
     if channel.type == "sql":
         from reconcile.channels.sql_source import SqlChannelConfig, fetch_sql
 
-        return [fetch_sql(SqlChannelConfig.from_options(channel.options, feed_options[f], env,
-                                                        name=channel.name),
-                          settings.landing_root, f, extract_date, warehouse) for f in feeds]
+        return [fetch_sql(SqlChannelConfig.from_settings(settings, f, env), settings.landing_root,
+                          f, extract_date, warehouse) for f in feeds]
     if channel.type == "rest_api":
         from reconcile.channels.rest_api import RestApiConfig, fetch_rest_api
 
-        config = RestApiConfig.from_options(channel.options, feed_options, env, name=channel.name,
-                                            base_dir=base)
+        config = RestApiConfig.from_settings(settings, channel.name, env, base_dir=base)
         return [fetch_rest_api(config, settings.landing_root, f, extract_date, warehouse)
                 for f in feeds]
     if channel.type == "fhir_bulk":
         from reconcile.channels.fhir_bulk import FhirBulkConfig, fetch_fhir_bulk
 
-        config = FhirBulkConfig.from_options(channel.options, feed_options, env, name=channel.name,
-                                             base_dir=base)
+        config = FhirBulkConfig.from_settings(settings, channel.name, env, base_dir=base)
         return fetch_fhir_bulk(config, settings.landing_root, extract_date, warehouse)
     raise ChannelError(f"channel {channel.name}: unknown type {channel.type!r}")

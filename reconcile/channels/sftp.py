@@ -156,11 +156,6 @@ class SftpChannelConfig:
                                 base_dir=base_dir)
 
 
-def feeds_of(settings: Settings, channel: str) -> list[str]:
-    """The feeds whose `[feeds.<name>]` section names this channel, in feeds.md order."""
-    return [name for name in FEEDS if name in settings.feeds and settings.feeds[name].channel == channel]
-
-
 @dataclass(frozen=True)
 class RemoteFile:
     """A complete data file on the server (its control file is listed beside it)."""
