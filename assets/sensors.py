@@ -1,7 +1,8 @@
-"""Sensors: an alert on every failed run (log, and the configured webhook)."""
+"""Sensors: an alert on every failed run (log, and the configured webhook); late files rerun their day."""
 
 import dagster as dg
 
+from assets.late_files import late_file_sensor
 from reconcile.alerts import send_alert
 
 
@@ -21,4 +22,4 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
     })
 
 
-SENSORS = [alert_on_run_failure]
+SENSORS = [alert_on_run_failure, late_file_sensor]

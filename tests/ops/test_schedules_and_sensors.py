@@ -3,6 +3,7 @@ run configuration, and the alert a failed run sends."""
 
 import datetime as dt
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from zoneinfo import ZoneInfo
@@ -106,3 +107,38 @@ def test_run_failure_sensor_posts_the_failed_partition_to_the_webhook(tmp_path, 
     [alert] = _Hook.received
     assert alert["run_id"] == result.run_id and alert["partition"] == "2026-10-04"
     assert alert["text"] == "ChartLedger run failed"
+
+
+def test_late_file_sensor_requests_one_run_per_file_of_a_day_that_already_ran(tmp_path):
+    from resources.chartledger import ChartLedgerResource
+    from tests.landing_kit import write_feed_file
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=["staging", "charges"], partition="2026-10-01"))
+    resources = {"chartledger": ChartLedgerResource(landing_root=str(landing),
+                                                    warehouse=str(tmp_path / "w.duckdb"))}
+    sensor = defs.resolve_sensor_def("late_file_sensor")
+
+    def tick(cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                          repository_def=REPO)
+        return sensor.evaluate_tick(context), context.cursor
+
+    first, cursor = tick(None)  # the first tick only starts watching
+    assert not first.run_requests and cursor
+    write_feed_file(landing, "ehr/charges/DFT_OLD_20260930.hl7", "MSH|x\n", rows=1)
+    old = float(cursor) - 60
+    os.utime(landing / "ehr/charges/DFT_OLD_20260930.hl7.ctl", (old, old))  # before the cursor
+    for name in ("DFT_NORTH_20261001.hl7", "DFT_SOUTH_20261001.hl7", "DFT_NORTH_20261002.hl7"):
+        write_feed_file(landing, f"ehr/charges/{name}", "MSH|x\n", rows=1)
+    result, cursor = tick(cursor)
+    # 10-01 already ran: one rerun per late file; 10-02 has not run yet: the schedule takes it
+    assert [(r.partition_key, r.tags["chartledger/late_file"]) for r in result.run_requests] == [
+        ("2026-10-01", "ehr/charges/DFT_NORTH_20261001.hl7"),
+        ("2026-10-01", "ehr/charges/DFT_SOUTH_20261001.hl7")]
+    assert len({r.run_key for r in result.run_requests}) == 2
+    again, _ = tick(cursor)
+    assert not again.run_requests  # nothing new since
