@@ -67,8 +67,10 @@ def _run_range_locked(settings: Settings, start: dt.date, end: dt.date,
     import dagster as dg
 
     from assets.definitions import defs
+    from assets.run_recovery import recover_dead_cli_runs
 
     instance = dg.DagsterInstance.from_config(str(home))
+    recover_dead_cli_runs(instance, settings.warehouse_path)
     job = defs.resolve_job_def("nightly")
     resource_config = {
         "config_file": str(config_file.resolve()) if config_file else "",
@@ -151,8 +153,10 @@ def _run_close_locked(settings: Settings, period: str, preliminary: bool, out_di
     import dagster as dg
 
     from assets.definitions import defs
+    from assets.run_recovery import recover_dead_cli_runs
 
     instance = dg.DagsterInstance.from_config(str(home))
+    recover_dead_cli_runs(instance, settings.warehouse_path)
     job = defs.resolve_job_def("close")
     run_config = {
         "resources": {"chartledger": {"config": {

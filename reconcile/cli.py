@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from reconcile.config import ConfigError, Settings, default_settings, load_settings
+from reconcile.run_lock import RunLockBusy
+from reconcile.warehouse import WarehouseCorruptError
 
 log = logging.getLogger("chartledger")
 
@@ -61,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="new visits per facility per day (25)")
     demo.add_argument("--seed", type=int, default=7)
 
+    reb = sub.add_parser("rebuild", help="rebuild the warehouse from the landing archive")
+    reb.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE",
+                     help="first business date to replay")
+    reb.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE",
+                     help="last business date to replay (inclusive)")
+    reb.add_argument("--landing", type=Path, help="landing root (overrides the config)")
+    reb.add_argument("--warehouse", type=Path,
+                     help="warehouse file to rebuild (overrides the config); the old file is "
+                     "kept beside it as <name>.bak-<timestamp>")
+    reb.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
+
     syn = sub.add_parser("synthea", help="load a Synthea CSV export and reconcile its charges")
     syn.add_argument("synthea_dir", type=Path, metavar="SYNTHEA_DIR", help="the export's folder")
     syn.add_argument("--warehouse", type=Path, required=True,
@@ -71,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from reconcile.faults import arm_from_environment
+
+    arm_from_environment()  # test-only: a no-op unless CHARTLEDGER_FAULT_POINT is set
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -86,9 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_demo(args)
         if args.command == "synthea":
             return cmd_synthea(args)
+        if args.command == "rebuild":
+            return cmd_rebuild(args)
     except ConfigError as exc:
         print(f"chartledger: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (RunLockBusy, WarehouseCorruptError) as exc:  # refused before writing anything
+        print(f"chartledger: {exc}", file=sys.stderr)
+        return 3
     return 2
 
 
@@ -198,6 +220,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "                then http://127.0.0.1:3000 (Assets > Global asset lineage)"
     )
     return 0 if outcome.ok and closed else 1
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Replay the landing archive into a new warehouse through the nightly job, then swap it in."""
+    if args.end < args.start:
+        raise ConfigError("--to is before --from")
+    settings = resolve_settings(args.config, args.landing, args.warehouse)
+    if not settings.landing_root.is_dir():
+        raise ConfigError(f"landing directory {settings.landing_root} does not exist")
+    from assets.runner import prepare_dagster_home, run_range
+    from reconcile.rebuild import RebuildError, rebuild
+
+    # the replayed runs are recorded in the instance of the warehouse being rebuilt
+    os.environ.setdefault("DAGSTER_HOME", str(prepare_dagster_home(settings)))
+
+    def replay(fresh: Settings) -> bool:
+        outcome = run_range(fresh, args.start, args.end, config_file=args.config)
+        return not any(day.failed_steps for day in outcome.days)
+
+    try:
+        result = rebuild(settings, args.start, args.end, replay)
+    except RebuildError as exc:
+        print(f"chartledger: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nrebuilt {result.warehouse} from {settings.landing_root} ({args.start} .. {args.end})")
+    print(f"  previous file kept as {result.backup or '(there was none)'}")
+    if result.carried_over:
+        print(f"  carried over from it: {', '.join(result.carried_over)}")
+    for line in result.not_carried_over:
+        print(f"  NOT carried over (unreadable in the old file): {line}")
+    return 0
+
 
 
 def cmd_synthea(args: argparse.Namespace) -> int:

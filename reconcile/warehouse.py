@@ -12,12 +12,35 @@ from pathlib import Path
 
 import duckdb
 
-from reconcile.config import DuckDBSettings
+from reconcile.config import DuckDBSettings, validate_identifier
 from reconcile.sqlfiles import run_sql_file, sql_dir
 
 
 class WarehouseBusyError(RuntimeError):
     """Another ChartLedger process holds the warehouse's writer lock for longer than we wait."""
+
+
+class WarehouseCorruptError(RuntimeError):
+    """The warehouse file fails DuckDB's own checks (header, checksums, length): it cannot be used
+    as it is; the message says how to rebuild it from the landing archive."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"warehouse {path} is corrupted ({detail.strip().splitlines()[0][:300]}). "
+            "Nothing was written to it. Recover by rebuilding it from the landing archive: "
+            f"chartledger rebuild --from <first day> --to <last day> --landing <landing dir> "
+            f"--warehouse {path} (the damaged file is kept beside it as a backup; see "
+            "docs/reliability.md)")
+        self.path = path
+
+
+# How DuckDB reports a damaged file (as opposed to a busy or missing one).
+CORRUPTION_MARKERS = ("Corrupt database file", "not a valid DuckDB database file",
+                      "Could not read enough bytes")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and any(m in str(exc) for m in CORRUPTION_MARKERS)
 
 
 class Warehouse:
@@ -38,22 +61,48 @@ class Warehouse:
         """A read-write connection, held under the writer lock; closed whatever happens."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock():
-            con = duckdb.connect(str(self.path))
+            con = self._connect(read_only=False)
             try:
                 self._configure(con)
                 yield con
+            except duckdb.Error as exc:
+                if is_corruption(exc):
+                    raise WarehouseCorruptError(self.path, str(exc)) from exc
+                raise
             finally:
                 con.close()
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection (blocks writers while open: analysts use the published copy)."""
-        con = duckdb.connect(str(self.path), read_only=True)
+        con = self._connect(read_only=True)
         try:
             self._configure(con)
             yield con
+        except duckdb.Error as exc:
+            if is_corruption(exc):
+                raise WarehouseCorruptError(self.path, str(exc)) from exc
+            raise
         finally:
             con.close()
+
+    def verify(self, deep: bool = False) -> None:
+        """Open the file (DuckDB checks its headers, metadata and catalog) and, when `deep`, read
+        every block of every table; WarehouseCorruptError if anything fails its checksum."""
+        with self.reader() as con:
+            tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                                 "WHERE database_name = current_database()").fetchall()
+            for schema, table in tables if deep else []:
+                name = f'"{validate_identifier(schema, "schema")}"."{validate_identifier(table, "table")}"'
+                con.execute(f"SELECT count(*), sum(hash(t)) FROM {name} AS t").fetchone()
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            if is_corruption(exc):
+                raise WarehouseCorruptError(self.path, str(exc)) from None
+            raise
 
     def ensure_schema(self) -> None:
         """Create every schema and table of sql/ddl (idempotent)."""

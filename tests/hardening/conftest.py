@@ -1,0 +1,76 @@
+"""The reference site of the hardening tests: a small demo landing (two days, two facilities,
+three times the default defect rates, plus quarantined records that carry patient identifiers),
+run once without interruption by a real `chartledger run` subprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from reconcile.config import Settings, Thresholds, render_settings
+from tests.hardening.kit import OPTIONS, Site, chartledger, make_landing, run_args
+
+# A secret the reference run has in its environment (a webhook URL with a token in it): it must
+# not show up anywhere the run writes.
+SECRET = "tok-7Qz4-NOT-IN-LOGS-91c2"
+SECRET_ENV = {"CHARTLEDGER_ALERT_WEBHOOK": f"http://127.0.0.1:9/alert?token={SECRET}"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    site: Site
+    config: Path
+    output: str  # stdout and stderr of the run (verbose logging)
+
+
+def append_records(path: Path, text: str, records: int) -> None:
+    """Append `records` records to a landed file and rewrite its control file to match."""
+    data = path.read_bytes() + text.encode("utf-8")
+    path.write_bytes(data)
+    control = path.with_name(path.name + ".ctl")
+    meta = json.loads(control.read_text(encoding="utf-8"))
+    meta.update(rows=meta["rows"] + records, sha256=hashlib.sha256(data).hexdigest())
+    control.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+
+
+def quarantine_phi(landing: Path) -> None:
+    """Records that are quarantined whole with patient identifiers in them: an ADT message
+    whose MSH segment is missing (its PID travels into staging.rejected_rows.value) and a cabinet
+    row with an MRN and an impossible quantity."""
+    adt = next((landing / "ehr" / "adt").glob("ADT_NORTH_*1002.hl7"))
+    pid = next(s for s in adt.read_text(encoding="utf-8").replace("\n", "\r").split("\r")
+               if s.startswith("PID|"))
+    append_records(adt, f"\rEVN|A08|202610021200\r{pid}\rPV1|1|I|MED^1^A^NORTH\r", 1)
+    cabinet = next((landing / "pharmacy").glob("ADC_SOUTH_*1002.csv"))
+    mrn = pid.split("|")[3].split("^")[0]
+    append_records(cabinet, f"ADC-S-BAD1,2026-10-02T10:00:00,SOUTH,ED-ADC-1,V,S999999,{mrn},"
+                            "RX1,00409733701,DRUG,not-a-number,VIAL,RN1,\r\n", 1)
+
+
+def write_config(folder: Path, landing: Path) -> Path:
+    """The site's configuration: the demo's facilities, and a rejected-share threshold high
+    enough that the quarantined records above hold nothing out of reconciliation."""
+    settings = Settings(landing_root=landing, warehouse_path=folder / "warehouse.duckdb",
+                        facilities=OPTIONS.facilities,
+                        thresholds=Thresholds(rejected_share_threshold=Decimal("0.5")))
+    path = folder / "chartledger.toml"
+    path.write_text(render_settings(settings), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory) -> Reference:
+    root = tmp_path_factory.mktemp("reference")
+    landing = make_landing(root)
+    quarantine_phi(landing)
+    config = write_config(root, landing)
+    site = Site(landing, root / "site")
+    done = chartledger(run_args(landing, site.warehouse, config, verbose=True), site.home,
+                       **SECRET_ENV)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return Reference(site, config, done.stdout + done.stderr)
