@@ -65,3 +65,20 @@ def _holder(path: Path) -> str:
     except OSError:
         text = ""
     return text or "holder unknown"
+
+
+def run_lock_is_held(warehouse_path: Path) -> bool:
+    """True while some process (this one included) holds the run lock of `warehouse_path`."""
+    path = run_lock_path(warehouse_path)
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
