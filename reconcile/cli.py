@@ -75,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "kept beside it as <name>.bak-<timestamp>")
     reb.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
 
+    fetch = sub.add_parser("fetch", help="fetch one extract date's feeds over the configured "
+                           "channels (SFTP, REST API, FHIR Bulk, SQL) into the landing directory")
+    fetch.add_argument("--config", type=Path, required=True, help="ChartLedger TOML configuration")
+    fetch.add_argument("--date", type=_date, required=True, help="extract date to fetch")
+    fetch.add_argument("--feed", action="append", dest="feeds", metavar="FEED",
+                       help="only this feed (repeatable; default: every feed with a channel)")
+
+    serve = sub.add_parser("serve-demo", help="serve the demo system's feeds over real channels on "
+                           "loopback (SFTP, vendor APIs, FHIR Bulk, SQL) and write a configuration "
+                           "that fetches from them")
+    serve.add_argument("--source", type=Path, required=True,
+                       help="a landing directory written by `chartledger generate`")
+    serve.add_argument("--dir", type=Path, required=True,
+                       help="working folder: remote trees, the SQL database, a new empty landing "
+                       "directory and chartledger.toml")
+
     syn = sub.add_parser("synthea", help="load a Synthea CSV export and reconcile its charges")
     syn.add_argument("synthea_dir", type=Path, metavar="SYNTHEA_DIR", help="the export's folder")
     syn.add_argument("--warehouse", type=Path, required=True,
@@ -105,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_synthea(args)
         if args.command == "rebuild":
             return cmd_rebuild(args)
+        if args.command == "fetch":
+            return cmd_fetch(args)
+        if args.command == "serve-demo":
+            return cmd_serve_demo(args)
     except ConfigError as exc:
         print(f"chartledger: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -152,6 +172,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcome = run_range(settings, args.start, args.end, config_file=args.config)
     return 0 if outcome.ok else 1
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from reconcile.channels.fetch import fetch_day
+    from reconcile.warehouse import Warehouse
+
+    settings = load_settings(args.config)
+    if not settings.channels:
+        raise ConfigError(f"{args.config} defines no [channels.*] section: nothing to fetch")
+    warehouse = Warehouse(settings.warehouse_path, settings.duckdb)
+    result = fetch_day(settings, args.date, warehouse, only_feeds=args.feeds)
+    for s in result.stats:
+        print(f"{s.channel:<10} {s.feed:<24} {s.outcome:<12} {s.files_fetched:>3} files "
+              f"{s.rows_fetched:>9,} rows {s.bytes_fetched:>12,} bytes {s.retries:>3} retries")
+    for failure in result.failures:
+        print(f"chartledger: fetch failed: {failure}", file=sys.stderr)
+    return 1 if result.failures else 0
+
+
+def cmd_serve_demo(args: argparse.Namespace) -> int:
+    from reconcile.demo.serve import DemoServers
+
+    if not args.source.is_dir():
+        raise ConfigError(f"source directory {args.source} does not exist")
+    with DemoServers(args.source.resolve(), args.dir.resolve()) as servers:
+        print(servers.describe())
+        print(f"configuration: {servers.config_path}\n(Ctrl-C stops the servers)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def cmd_close(args: argparse.Namespace) -> int:
@@ -251,7 +304,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     for line in result.not_carried_over:
         print(f"  NOT carried over (unreadable in the old file): {line}")
     return 0
-
 
 
 def cmd_synthea(args: argparse.Namespace) -> int:
