@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from reconcile.config import Settings
+from reconcile.config import DuckDBSettings, Settings
 from reconcile.run_lock import run_lock
 from reconcile.sqlfiles import execute_template
 from reconcile.warehouse import Warehouse, WarehouseCorruptError, is_corruption
@@ -44,7 +44,7 @@ class RebuildError(RuntimeError):
 class RebuildResult:
     warehouse: Path
     backup: Path | None
-    carried_over: list[str] = field(default_factory=list)
+    carried_over: list[str] = field(default_factory=list)  # "table (n rows)"
     not_carried_over: list[str] = field(default_factory=list)  # "table: reason"
 
 
@@ -68,7 +68,7 @@ def rebuild(settings: Settings, start: dt.date, end: dt.date, replay: Replay,
                                f"(the partial rebuild is left in {work} for inspection)")
         result = RebuildResult(warehouse=target, backup=None)
         if target.exists():
-            _carry_over(fresh.warehouse_path, target, result)
+            _carry_over(fresh.warehouse_path, target, result, settings.duckdb)
         Warehouse(fresh.warehouse_path, settings.duckdb).verify(deep=True)
         result.backup = _swap(fresh.warehouse_path, target, stamp)
         _move_published(work, settings)
@@ -76,11 +76,12 @@ def rebuild(settings: Settings, start: dt.date, end: dt.date, replay: Replay,
     return result
 
 
-def _carry_over(fresh: Path, old: Path, result: RebuildResult) -> None:
+def _carry_over(fresh: Path, old: Path, result: RebuildResult,
+                settings: DuckDBSettings | None = None) -> None:
     """Copy CARRIED_OVER tables from `old` into `fresh`, each in its own transaction."""
     if "'" in str(old):
         raise ValueError(f"path {old} must not contain a quote")
-    with Warehouse(fresh).writer() as con:
+    with Warehouse(fresh, settings).writer() as con:
         try:
             con.execute(f"ATTACH '{old}' AS previous (READ_ONLY)")
         except duckdb.Error as exc:
@@ -98,10 +99,11 @@ def _carry_over(fresh: Path, old: Path, result: RebuildResult) -> None:
                     continue
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    execute_template(con, "rebuild/carry_over.sql",
-                                     {"schema": schema, "table": table})
+                    rows = execute_template(con, "rebuild/carry_over.sql",
+                                            {"schema": schema, "table": table}).fetchone()[0]
                     con.execute("COMMIT")
-                    result.carried_over.append(name)
+                    if rows:
+                        result.carried_over.append(f"{name} ({rows} rows)")
                 except duckdb.Error as exc:
                     con.execute("ROLLBACK")
                     if not is_corruption(exc):
