@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -32,6 +33,32 @@ class WarehouseCorruptError(RuntimeError):
             f"--warehouse {path} (the damaged file is kept beside it as a backup; see "
             "docs/reliability.md)")
         self.path = path
+
+
+class WarehouseDiskFullError(OSError):
+    """A write to the warehouse failed for lack of space: the transaction in progress was rolled
+    back, what was committed before is intact, and the run can be repeated once there is room."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(errno.ENOSPC, (
+            f"warehouse {path}: the disk is full ({detail.strip().splitlines()[0][:300]}). The "
+            "step's transaction was rolled back; everything committed before is intact. Free "
+            f"space on {path.parent} and run the day again."))
+        self.path = path
+
+
+def disk_full_cause(exc: BaseException) -> BaseException | None:
+    """The exception in `exc`'s chain that says the disk is full (DuckDB reports it as text, and
+    a failed ROLLBACK after a failed COMMIT can hide it behind its own error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (isinstance(current, OSError) and current.errno == errno.ENOSPC) or (
+                "No space left on device" in str(current)):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 # How DuckDB reports a damaged file (as opposed to a busy or missing one).
@@ -65,9 +92,12 @@ class Warehouse:
             try:
                 self._configure(con)
                 yield con
-            except duckdb.Error as exc:
+            except (duckdb.Error, OSError) as exc:
                 if is_corruption(exc):
                     raise WarehouseCorruptError(self.path, str(exc)) from exc
+                full = disk_full_cause(exc)
+                if full is not None and not isinstance(exc, WarehouseDiskFullError):
+                    raise WarehouseDiskFullError(self.path, str(full)) from exc
                 raise
             finally:
                 con.close()
@@ -102,6 +132,8 @@ class Warehouse:
         except duckdb.Error as exc:
             if is_corruption(exc):
                 raise WarehouseCorruptError(self.path, str(exc)) from None
+            if disk_full_cause(exc) is not None:
+                raise WarehouseDiskFullError(self.path, str(exc)) from None
             raise
 
     def ensure_schema(self) -> None:

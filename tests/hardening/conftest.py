@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reconcile.config import Settings, Thresholds, render_settings
-from tests.hardening.kit import OPTIONS, Site, chartledger, make_landing, run_args
+from reconcile.config import Settings, Thresholds, default_settings, render_settings
+from tests.engine_kit import day_range, run_days
+from tests.hardening.kit import END, OPTIONS, START, Site, chartledger, make_landing, run_args
 
 # A secret the reference run has in its environment (a webhook URL with a token in it): it must
 # not show up anywhere the run writes.
@@ -74,3 +75,13 @@ def reference(tmp_path_factory) -> Reference:
                        **SECRET_ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     return Reference(site, config, done.stdout + done.stderr)
+
+
+@pytest.fixture(scope="session")
+def engine_warehouse(tmp_path_factory, reference) -> Path:
+    """The reference landing reconciled day by day with the engine alone (no Dagster: fast),
+    with the spec's default settings."""
+    settings = default_settings(reference.site.landing,
+                                tmp_path_factory.mktemp("engine") / "warehouse.duckdb")
+    run_days(settings, day_range(START, END))
+    return settings.warehouse_path

@@ -53,15 +53,6 @@ def test_corrupted_warehouse_is_refused_and_rebuild_restores_the_nightly_tables(
     assert not list(site.folder.glob(".rebuild-*"))
 
 
-@pytest.fixture(scope="module")
-def engine_warehouse(tmp_path_factory, reference) -> Path:
-    """The reference landing reconciled day by day with the engine (no Dagster: fast)."""
-    settings = default_settings(reference.site.landing,
-                                tmp_path_factory.mktemp("engine") / "warehouse.duckdb")
-    run_days(settings, day_range(START, END))
-    return settings.warehouse_path
-
-
 @pytest.fixture
 def engine_site(tmp_path, reference, engine_warehouse):
     """A copy of that warehouse of its own."""
