@@ -64,9 +64,11 @@ def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 1
         "daemon": [str(BIN / "dagster-daemon"), "run", *workspace],
     }
     processes: list[subprocess.Popen] = []
+    outputs = []
     try:
         for name, command in commands.items():
             out = (logs / f"{name}.log").open("wb")
+            outputs.append(out)
             processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
                                               stderr=subprocess.STDOUT, start_new_session=True))
         base = f"http://127.0.0.1:{port}"
@@ -84,3 +86,5 @@ def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 1
     finally:
         for process in reversed(processes):
             _stop(process)
+        for out in outputs:
+            out.close()
