@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconcile.config import ConfigError, Settings, default_settings, load_settings
 from reconcile.run_lock import RunLockBusy
-from reconcile.warehouse import WarehouseCorruptError, WarehouseDiskFullError
+from reconcile.warehouse import WarehouseBusyError, WarehouseCorruptError, WarehouseDiskFullError
 
 log = logging.getLogger("chartledger")
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chartledger: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (RunLockBusy, WarehouseCorruptError, WarehouseDiskFullError) as exc:
+    except (RunLockBusy, WarehouseBusyError, WarehouseCorruptError, WarehouseDiskFullError) as exc:
         print(f"chartledger: {exc}", file=sys.stderr)
         return 3
     return 2

@@ -134,6 +134,13 @@ class Warehouse:
                 raise WarehouseCorruptError(self.path, str(exc)) from None
             if disk_full_cause(exc) is not None:
                 raise WarehouseDiskFullError(self.path, str(exc)) from None
+            if "Could not set lock" in str(exc):
+                holder = re.search(r"PID \d+", str(exc))
+                raise WarehouseBusyError(
+                    f"warehouse {self.path} is open in another process"
+                    f"{f' ({holder.group(0)})' if holder else ''}: DuckDB lets one process "
+                    "write it or several read it, not both. Close that session (analysts read "
+                    "analyst.duckdb) and run again.") from None
             raise
 
     def ensure_schema(self) -> None:

@@ -20,6 +20,7 @@ marker file) until the test releases or SIGKILLs them from outside.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -253,3 +254,19 @@ def test_an_analyst_session_reads_through_a_publish_and_the_next_session_sees_it
     assert chain.reader_after == chain.reader_before  # same session, same (old) database
     night2, events2 = chain.new_session_after
     assert night2 == DAY2 and events2 >= events1
+
+
+def test_a_session_holding_the_warehouse_makes_a_run_refuse_clearly(reference, tmp_path):
+    """Someone holding warehouse.duckdb open (read-only) when a run starts: the run is refused
+    with the reason and the holder's pid, and changes nothing."""
+    site = reference.site.copy_to(tmp_path / "site")
+    before = state_fingerprints(site.warehouse)
+    holder = duckdb.connect(str(site.warehouse), read_only=True)
+    try:
+        done = chartledger(run_args(site.landing, site.warehouse, reference.config), site.home)
+    finally:
+        holder.close()
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "is open in another process" in done.stderr and f"PID {os.getpid()}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert state_fingerprints(site.warehouse) == before

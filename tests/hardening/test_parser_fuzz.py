@@ -37,7 +37,7 @@ from tests.hardening.fuzz_kit import (
 # Modest and reproducible in the suite; CHARTLEDGER_FUZZ_SCALE=20 (say) explores 20x as many
 # random examples (a different sequence each time) for a longer bug hunt.
 SCALE = int(os.environ.get("CHARTLEDGER_FUZZ_SCALE", "1"))
-FUZZ = settings(max_examples=12 * SCALE, deadline=None, derandomize=SCALE == 1, database=None,
+FUZZ = settings(max_examples=10 * SCALE, deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -94,7 +94,7 @@ def test_every_record_ends_in_staging_or_quarantine(feed, seeds, con, folder):
 def test_a_wrong_control_count_rejects_the_whole_file_with_a_reason(feed, seeds, con, folder):
     strategy = strategy_for(feed, seeds)
 
-    @settings(FUZZ, max_examples=4 * SCALE)
+    @settings(FUZZ, max_examples=3 * SCALE)
     @given(strategy, st.sampled_from([-1, 1, 7]))
     def check(generated: tuple[bytes, set[int]], off_by: int) -> None:
         data, numbers = generated
@@ -114,7 +114,7 @@ def test_random_byte_damage_never_crashes_or_loses_a_record(feed, seeds, con, fo
     the file with a reason or numbers its records 1..n, and loading accounts for each of them."""
     seed = seeds[feed].encode("utf-8")[:6000]
 
-    @settings(FUZZ, max_examples=15 * SCALE)
+    @settings(FUZZ, max_examples=10 * SCALE)
     @given(byte_mutation(seed))
     def check(data: bytes) -> None:
         probe = folder / "probe" / f"{feed}.bin"
