@@ -340,17 +340,33 @@ def plan_scale(args: argparse.Namespace, rows_per_day: int) -> dict:
 def run_scale(args: argparse.Namespace, rows_per_day: int, cal: kit.Calibration) -> dict:
     plan = plan_scale(args, rows_per_day)
     work = args.work / f"rows_{rows_per_day}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     landing, warehouse = work / "landing", work / "warehouse.duckdb"
     vpd = cal.visits_for(rows_per_day)
     days = (plan["last"] - plan["first"]).days + 1
-    print(f"\n[{rows_per_day:,} rows/day] {len(kit.FACILITIES)} facilities x {vpd:,} visits/day, "
-          f"generating {days} days from {plan['first']} ...", flush=True)
-    gen = kit.generate(landing, plan["first"], days, kit.FACILITIES, vpd, args.seed)
+    gen = _generated(work, plan["first"], days, vpd, args.seed)
+    if gen is None:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        print(f"\n[{rows_per_day:,} rows/day] {len(kit.FACILITIES)} facilities x {vpd:,} "
+              f"visits/day, generating {days} days from {plan['first']} ...", flush=True)
+        load_before = kit.load1()
+        gen = kit.generate(landing, plan["first"], days, kit.FACILITIES, vpd, args.seed)
+        gen.load_max = max(load_before, kit.load1())
+        _write_generated(work, gen, args.seed)
+    else:
+        print(f"\n[{rows_per_day:,} rows/day] reusing the {days} days generated in {landing}",
+              flush=True)
     print(f"  generated {gen.records:,} records in {gen.seconds:.0f} s "
           f"({gen.records / gen.seconds:,.0f}/s), peak RSS {gen.peak_rss_mb:,.0f} MB; "
           f"landing {_du_mb(landing):,.0f} MB", flush=True)
+    if args.generate_only:
+        return None
+    for stale in (*work.glob("warehouse.duckdb*"), *work.glob("analyst.duckdb*"),
+                  work / "outputs", work / "dagster_home", work / "duckdb_tmp"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
     steps = [{"kind": "night", "day": d.isoformat(),
               "phase": "warmup" if args.warmup_mode == "full" else "warmup-staging"}
              for d in plan["warmup"]]
@@ -366,13 +382,20 @@ def run_scale(args: argparse.Namespace, rows_per_day: int, cal: kit.Calibration)
     if args.quiet_load:
         print(f"  load average now {kit.wait_for_quiet(args.quiet_load, args.max_wait):.2f}",
               flush=True)
-    records, _sampler = run_child(child_plan, work)
+    records: list[dict] = []
+    if args.process == "one":
+        records, _sampler = run_child(child_plan, work)
+    else:  # a process per night, as Dagster's default run launcher starts one per run
+        for step in steps:
+            got, _sampler = run_child({**child_plan, "steps": [step]}, work)
+            records += got
     result = {"rows_per_day": rows_per_day, "visits_per_day": vpd, "generated": {
         "records": gen.records, "seconds": gen.seconds, "peak_rss_mb": gen.peak_rss_mb,
-        "days": days, "landing_mb": _du_mb(landing)},
+        "days": days, "landing_mb": _du_mb(landing), "load_max": gen.load_max},
         "calibration": {"fixed": cal.fixed, "per_visit": cal.per_visit, "points": cal.points},
         "records": records, "memory_limit": args.memory_limit, "threads": args.threads,
-        "warmup_mode": args.warmup_mode, "month": plan["month"], "period": args.period}
+        "warmup_mode": args.warmup_mode, "process": args.process, "month": plan["month"],
+        "period": args.period}
     if plan["dagster_day"]:
         print(f"  one night through Dagster ({plan['dagster_day']}) ...", flush=True)
         result["dagster"] = dagster_night(landing, warehouse, plan["dagster_day"], work)
@@ -387,6 +410,28 @@ def run_scale(args: argparse.Namespace, rows_per_day: int, cal: kit.Calibration)
             f.unlink()
         (work / "analyst.duckdb").unlink(missing_ok=True)
     return result
+
+
+def _generated(work: Path, first: dt.date, days: int, vpd: int, seed: int) -> kit.Generated | None:
+    """The generation recorded in `work` if it is the one wanted (bench runs can reuse it)."""
+    marker = work / "generated.json"
+    if not marker.exists() or not (work / "landing").is_dir():
+        return None
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    want = {"start": first.isoformat(), "days": days, "facilities": list(kit.FACILITIES),
+            "visits_per_day": vpd, "seed": seed}
+    if {k: data.get(k) for k in want} != want:
+        return None
+    return kit.Generated(work / "landing", first, days, kit.FACILITIES, vpd, data["seconds"],
+                         data["peak_rss_mb"], data["records"], data.get("load_max", 0.0))
+
+
+def _write_generated(work: Path, gen: kit.Generated, seed: int) -> None:
+    (work / "generated.json").write_text(json.dumps({
+        "start": gen.start.isoformat(), "days": gen.days, "facilities": list(gen.facilities),
+        "visits_per_day": gen.visits_per_day, "seed": seed, "seconds": gen.seconds,
+        "peak_rss_mb": gen.peak_rss_mb, "records": gen.records, "load_max": gen.load_max},
+        indent=1), encoding="utf-8")
 
 
 def _du_mb(path: Path) -> float:
@@ -505,9 +550,12 @@ def close_lines(result: dict) -> list[str]:
                      f"{st['tree_peak_mb']:,.0f} | {st['load_max']:.2f} |")
     total = sum(close["stages"][s]["seconds"] for s in CLOSE_STAGES)
     peak = max(close["stages"][s]["peak_mb"] for s in CLOSE_STAGES)
+    ready = close["stages"]["close_build"].get("ready") or {}
     lines += ["", f"- Close: {total:.1f} s, peak {peak:,.0f} MB (target <= {TARGET_CLOSE_S:.0f} s, "
               f"<= {TARGET_CLOSE_MB} MB: {_met(total <= TARGET_CLOSE_S and peak <= TARGET_CLOSE_MB)}"
-              f"); ready to close: {close['stages']['close_build'].get('ready')}."]
+              f"); facilities ready to close: "
+              f"{sum(1 for k, v in ready.items() if v and k != 'ALL')} of "
+              f"{sum(1 for k in ready if k != 'ALL')} (open exceptions keep the rest)."]
     return lines
 
 
@@ -559,17 +607,23 @@ def markdown_section(result: dict, machine: dict, command: str) -> str:
              f"Data: `chartledger generate` for {len(kit.FACILITIES)} facilities "
              f"({', '.join(kit.FACILITIES)}) x {result['visits_per_day']:,} new visits per "
              f"facility per day (calibrated: a steady-state day has about "
-             f"{result['calibration']['per_visit']:.1f} staging rows per new visit per facility); "
+             f"{result['calibration']['per_visit'] / len(kit.FACILITIES):.1f} staging rows per "
+             f"new visit); "
              f"{gen['days']} days, {gen['records']:,} records ({gen['landing_mb']:,.0f} MB of "
              f"files) in {gen['seconds']:.0f} s ({gen['records'] / gen['seconds']:,.0f} "
-             f"records/s), generator peak RSS {gen['peak_rss_mb']:,.0f} MB. The measured nights "
+             f"records/s; load average up to {gen.get('load_max', 0):.1f}), generator peak RSS "
+             f"{gen['peak_rss_mb']:,.0f} MB. The measured nights "
              f"follow {sum(1 for r in result['records'] if str(r.get('phase')).startswith('warmup'))} "
              f"warm-up nights ({'full nightlies' if result['warmup_mode'] == 'full' else 'staging load only'}"
              f"), so the 14-day window and the billing snapshots are at steady state. "
              f"DuckDB memory_limit {result['memory_limit']}, threads {result['threads']}; "
              f"warehouse {result['warehouse_mb']:,.0f} MB at the end.", "",
              "Stages are the engine calls of the Dagster assets, one writer connection per step "
-             "(per feed for staging), in a child process; \"process\" peak = that process's VmHWM, "
+             "(per feed for staging), in "
+             + ("a child process of its own per night (as Dagster's default run launcher starts "
+                "one process per run)" if result["process"] == "per-night" else
+                "one child process for all nights (as `chartledger run` over a range)")
+             + "; \"process\" peak = that process's VmHWM, "
              "reset at each stage; \"tree\" = the summed RSS of the child and its descendants, "
              "sampled every 0.1 s by the parent. rows/s = the night's staging rows / the stage's "
              "seconds. Load avg = the highest 1-minute load average sampled during the stage "
@@ -604,6 +658,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="rows/day values whose extra night is profiled with pyinstrument")
     p.add_argument("--dagster-scales", type=int, nargs="*", default=[],
                    help="rows/day values with one extra night through `chartledger run`")
+    p.add_argument("--process", choices=("per-night", "one"), default="per-night",
+                   help="a child process per night (default) or one for all nights")
     p.add_argument("--memory-limit", default="4GB", help="DuckDB memory_limit (config default)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
@@ -612,6 +668,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-wait", type=float, default=1800.0)
     p.add_argument("--work", type=Path, help="work directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep landing files and warehouses")
+    p.add_argument("--generate-only", action="store_true",
+                   help="generate (or check) each scale's landing files and stop; a later run "
+                        "with the same --work and options reuses them")
     p.add_argument("--no-results", action="store_true", help="do not update bench/RESULTS.md")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--plan", help=argparse.SUPPRESS)
@@ -630,19 +689,21 @@ def main(argv: list[str] | None = None) -> int:
     machine = kit.machine_info()
     print(kit.machine_line(machine), f"\nwork directory {args.work}", flush=True)
     period_start = dt.date.fromisoformat(args.period + "-01")
-    cal = kit.calibrate(args.work, kit.FACILITIES, args.warmup,
-                        period_start - args.warmup * DAY, args.seed)
+    cal = kit.cached_calibration(args.work, kit.FACILITIES, args.warmup,
+                                 period_start - args.warmup * DAY, args.seed)
     print(f"calibration: rows of day {args.warmup + 1} = {cal.fixed:,.0f} + {cal.per_visit:.2f} "
           f"x visits/day ({cal.points})", flush=True)
     try:
         for rpd in args.rows_per_day:
             result = run_scale(args, rpd, cal)
+            if result is None:
+                continue
             section = markdown_section(result, machine, command)
             print("\n" + section, flush=True)
             if not args.no_results:
                 kit.replace_section(section_heading(rpd), section)
     finally:
-        if created and not args.keep:
+        if created and not (args.keep or args.generate_only):
             shutil.rmtree(args.work, ignore_errors=True)
     return 0
 

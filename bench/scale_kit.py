@@ -88,6 +88,7 @@ class Generated:
     seconds: float
     peak_rss_mb: float
     records: int = 0  # as the generator counts them (an HL7 message is one record)
+    load_max: float = 0.0
 
 
 def generate(out: Path, start: dt.date, days: int, facilities: tuple[str, ...],
@@ -140,6 +141,20 @@ def calibrate(work: Path, facilities: tuple[str, ...], day_index: int, start: dt
     (x1, y1), (x2, y2) = points
     per_visit = (y2 - y1) / (x2 - x1)
     return Calibration(facilities, day_index, y1 - per_visit * x1, per_visit, points)
+
+
+def cached_calibration(work: Path, facilities: tuple[str, ...], day_index: int, start: dt.date,
+                       seed: int = 7) -> Calibration:
+    """calibrate(), kept in `work` for later runs with the same inputs."""
+    path = work / f"calibration_{day_index}_{start}_{seed}_{len(facilities)}.json"
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Calibration(facilities, day_index, data["fixed"], data["per_visit"],
+                           [tuple(p) for p in data["points"]])
+    cal = calibrate(work, facilities, day_index, start, seed)
+    path.write_text(json.dumps({"fixed": cal.fixed, "per_visit": cal.per_visit,
+                                "points": cal.points}), encoding="utf-8")
+    return cal
 
 
 def _rmtree(path: Path) -> None:
