@@ -61,11 +61,14 @@ def build_fetch_asset(channel_type: str, resource_key: str) -> dg.AssetsDefiniti
         settings = chartledger.settings()
         day = partition_date(context)
         names = channel.configured(settings)
-        if not names:
-            return dg.MaterializeResult(metadata={"channels": 0, "note": "no channel configured"})
         warehouse = chartledger.open_warehouse()
         audit = StepAudit(context.run.run_id, context.partition_key, f"landing/fetch_{channel_type}",
                           started_by(context.run.tags))
+        if not names:
+            audit.outputs = {"channels": 0}
+            with warehouse.writer() as con:
+                audit.write(con)
+            return dg.MaterializeResult(metadata={"channels": 0, "note": "no channel configured"})
         result = channel.fetch(settings, day, warehouse)
         audit.inputs = [{"channel": s.channel, "feed": s.feed, "outcome": s.outcome,
                          "files": s.files, "rows": s.rows_fetched, "bytes": s.bytes_fetched,

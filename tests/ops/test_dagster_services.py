@@ -21,8 +21,9 @@ from tests.ops.services_kit import REPO, Services, dagster_services
 
 START = dt.date(2026, 10, 1)
 DAYS = [(START + dt.timedelta(days=n)).isoformat() for n in range(7)]
-# the steps ChartLedger audits in ops.run_log: landing, 14 feeds, canonical, recon, publish
-AUDITED_STEPS = 18
+# the steps ChartLedger audits in ops.run_log: 4 channel fetches, landing, 14 feeds, canonical,
+# recon, publish
+AUDITED_STEPS = 22
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
