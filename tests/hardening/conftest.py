@@ -1,11 +1,18 @@
-"""The reference site of the hardening tests: a small demo landing (two days, two facilities,
+"""The reference site of the hardening tests: a small demo landing (three days, two facilities,
 three times the default defect rates, plus quarantined records that carry patient identifiers),
-run once without interruption by a real `chartledger run` subprocess."""
+run once without interruption by a real `chartledger run` subprocess.
+
+The run starts in the background as soon as a test asks for `reference_started` (its landing
+and configuration exist at once), so the tests that need only those work meanwhile; `reference`
+waits for it to finish.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +21,16 @@ import pytest
 
 from reconcile.config import Settings, Thresholds, default_settings, render_settings
 from tests.engine_kit import day_range, run_days
-from tests.hardening.kit import END, OPTIONS, START, Site, chartledger, make_landing, run_args
+from tests.hardening.kit import (
+    END,
+    OPTIONS,
+    REPO,
+    START,
+    Site,
+    cli_env,
+    make_landing,
+    run_args,
+)
 
 # A secret the reference run has in its environment (a webhook URL with a token in it): it must
 # not show up anywhere the run writes.
@@ -27,6 +43,25 @@ class Reference:
     site: Site
     config: Path
     output: str  # stdout and stderr of the run (verbose logging)
+
+
+@dataclass
+class StartedReference:
+    """The reference run, started: its landing and configuration are ready, its site is not."""
+
+    site: Site
+    config: Path
+    proc: subprocess.Popen[str]
+    log: Path
+    finished: Reference | None = None
+
+    def finish(self, timeout: float = 600) -> Reference:
+        if self.finished is None:
+            returncode = self.proc.wait(timeout=timeout)
+            output = self.log.read_text(encoding="utf-8")
+            assert returncode == 0, output
+            self.finished = Reference(self.site, self.config, output)
+        return self.finished
 
 
 def append_records(path: Path, text: str, records: int) -> None:
@@ -65,23 +100,37 @@ def write_config(folder: Path, landing: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> Reference:
+def reference_started(tmp_path_factory) -> Iterator[StartedReference]:
     root = tmp_path_factory.mktemp("reference")
     landing = make_landing(root)
     quarantine_phi(landing)
     config = write_config(root, landing)
     site = Site(landing, root / "site")
-    done = chartledger(run_args(landing, site.warehouse, config, verbose=True), site.home,
-                       **SECRET_ENV)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return Reference(site, config, done.stdout + done.stderr)
+    site.home.mkdir(parents=True)
+    log = root / "run.log"
+    with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall the run
+        proc = subprocess.Popen(run_args(landing, site.warehouse, config, verbose=True),
+                                env=cli_env(site.home, **SECRET_ENV), stdout=out,
+                                stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    started = StartedReference(site, config, proc, log)
+    try:
+        yield started
+    finally:
+        if proc.poll() is None:  # the session ended before anyone waited for it
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
-def engine_warehouse(tmp_path_factory, reference) -> Path:
+def reference(reference_started) -> Reference:
+    return reference_started.finish()
+
+
+@pytest.fixture(scope="session")
+def engine_warehouse(tmp_path_factory, reference_started) -> Path:
     """The reference landing reconciled day by day with the engine alone (no Dagster: fast),
     with the spec's default settings."""
-    settings = default_settings(reference.site.landing,
+    settings = default_settings(reference_started.site.landing,
                                 tmp_path_factory.mktemp("engine") / "warehouse.duckdb")
     run_days(settings, day_range(START, END))
     return settings.warehouse_path

@@ -115,11 +115,11 @@ def test_landing_a_file_on_a_full_disk_leaves_nothing_and_works_once_there_is_sp
 
 
 def test_warehouse_on_a_full_disk_fails_clearly_keeps_what_was_committed_and_recovers(
-        small_disk, reference, engine_warehouse, capsys):
+        small_disk, reference_started, engine_warehouse, capsys):
     disk = small_disk("3m")
     with capsys.disabled():
         print(f"\n  disk full simulated with: {disk.kind}", end="")
-    settings = default_settings(reference.site.landing, disk.path / "warehouse.duckdb")
+    settings = default_settings(reference_started.site.landing, disk.path / "warehouse.duckdb")
 
     if disk.kind != "tmpfs":  # DuckDB writes from C++: the ENOSPC is raised in the 5th batch
         faults.arm("staging", 5, "enospc")  # insert instead, inside its file's transaction

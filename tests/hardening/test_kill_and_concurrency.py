@@ -155,11 +155,12 @@ def analyst_view_in_new_process(path: Path) -> tuple[str, int]:
 
 
 @pytest.fixture(scope="module")
-def chain(reference, tmp_path_factory) -> Chain:
+def chain(reference_started, tmp_path_factory) -> Chain:
+    """Runs the chain (while the reference run may still be going on the other core)."""
     root = tmp_path_factory.mktemp("chain")
-    site = Site(reference.site.landing, root / "site")
+    site = Site(reference_started.site.landing, root / "site")
     site.folder.mkdir()
-    config = reference.config
+    config = reference_started.config
     obs = Chain(site)
 
     obs.kills.append(killed(site, config, "landing"))

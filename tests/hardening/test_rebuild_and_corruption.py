@@ -54,9 +54,10 @@ def test_corrupted_warehouse_is_refused_and_rebuild_restores_the_nightly_tables(
 
 
 @pytest.fixture
-def engine_site(tmp_path, reference, engine_warehouse):
-    """A copy of that warehouse of its own."""
-    settings = default_settings(reference.site.landing, tmp_path / "wh" / "warehouse.duckdb")
+def engine_site(tmp_path, reference_started, engine_warehouse):
+    """A copy of the engine-built reference warehouse of its own."""
+    settings = default_settings(reference_started.site.landing,
+                                tmp_path / "wh" / "warehouse.duckdb")
     settings.warehouse_path.parent.mkdir()
     shutil.copy(engine_warehouse, settings.warehouse_path)
     return settings
