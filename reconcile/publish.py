@@ -45,6 +45,7 @@ def load_dictionary() -> list[PublishedTable]:
 def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
     """Copy the published tables from the warehouse (`con`) into `target`, atomically."""
     tables = load_dictionary()
+    _remove_abandoned_copies(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +79,25 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
     os.replace(tmp, target)
     write_data_dictionary(tables, target.with_name("DATA_DICTIONARY.md"))
     return target
+
+
+def _remove_abandoned_copies(target: Path) -> None:
+    """Delete half-written copies left by a publish whose process died (killed mid-publish)."""
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{prefix}*.tmp*"):
+        pid = path.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable) -> None:

@@ -18,6 +18,7 @@ from reconcile.sqlfiles import (
     split_statements,
     sql_dir,
 )
+from reconcile.warehouse import rollback
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
         run_sql_file(con, "recon/refresh_exceptions.sql")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     log.info("evaluated %s: %s", as_of, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts

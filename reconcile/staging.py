@@ -24,6 +24,7 @@ from reconcile.prefetch import prefetch
 from reconcile.readers import MODELS, READERS
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
 from reconcile.validation import validate_batch
+from reconcile.warehouse import rollback
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,10 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
         with _heap_frozen():
             loaded, rejected = _load_rows(con, landed, run_id, now, mapping or SiteMapping())
     except FileRejected as exc:
-        con.execute("ROLLBACK")
+        rollback(con)
         return _reject_file(con, landed, exc.reason, run_id, now)
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     try:
         outcome = "replaced" if redelivery else "loaded"
@@ -85,7 +86,7 @@ def load_landed_file(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id:
         _record(con, landed, outcome, loaded, rejected, None, run_id, now)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     log.info("loaded %s: %d rows, %d rejected", name, loaded, rejected)
     return FileOutcome(name, feed, landed.facility, outcome, loaded, rejected, None, landed.sha256)

@@ -73,7 +73,7 @@ from reconcile.landing import sha256_of
 from reconcile.pipeline import refresh_canonical
 from reconcile.rules import evaluate_day, load_catalogue
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
-from reconcile.warehouse import Warehouse, apply_ddl
+from reconcile.warehouse import Warehouse, apply_ddl, rollback
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def run_synthea(export_dir: Path, warehouse_path: Path,
             loaded = _loaded_counts(con)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            rollback(con)
             raise
         refresh_canonical(con)
         found = evaluate_day(con, as_of, replace(base, rolling_window_days=window), rules=rules)

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -193,3 +193,10 @@ def _checked_path(value: str) -> str:
     if "'" in value:
         raise ValueError(f"path {value!r} must not contain a quote")
     return value
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction while an error is being handled. If DuckDB already aborted
+    it (a failed COMMIT on a full disk), ROLLBACK itself fails; that must not hide the cause."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")

@@ -99,3 +99,25 @@ def test_an_open_analyst_session_neither_blocks_nor_breaks_a_publish(tmp_path):
     runs = fresh.execute("SELECT max(as_of_date) FROM recon.rule_runs").fetchone()[0]
     fresh.close()
     assert runs == dt.date(2026, 3, 9)  # a new session sees the new file
+
+
+def test_a_copy_left_by_a_killed_publish_is_removed_and_a_live_ones_kept(tmp_path):
+    settings = _reconciled(tmp_path)
+    folder = settings.analyst_path.parent
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process that no longer exists, as a publish killed half-way
+    abandoned = [folder / f".{settings.analyst_path.name}.{dead.pid}.tmp",
+                 folder / f".{settings.analyst_path.name}.{dead.pid}.tmp.wal"]
+    for path in abandoned:
+        path.write_bytes(b"half written")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    in_progress = folder / f".{settings.analyst_path.name}.{live.pid}.tmp"
+    in_progress.write_bytes(b"another publish is writing this")
+    try:
+        with Warehouse(settings.warehouse_path).writer() as con:
+            publish(con, settings.analyst_path)
+        assert not any(p.exists() for p in abandoned)
+        assert in_progress.exists()
+    finally:
+        live.kill()
+        live.wait()

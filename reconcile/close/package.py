@@ -12,6 +12,7 @@ import duckdb
 from reconcile.config import Settings
 from reconcile.rules import rule_parameters
 from reconcile.sqlfiles import query_sql_file, run_sql_file, sql_dir
+from reconcile.warehouse import rollback
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -63,7 +64,7 @@ def build_close(con: duckdb.DuckDBPyConnection, settings: Settings, period: str,
         run_sql_file(con, "report/build_kpis.sql", params)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     ready = dict(query_sql_file(con, "report/close_status.sql", {"period": period}).fetchall())
     return CloseResult(period, as_of, bool(params["preliminary"]), ready)
