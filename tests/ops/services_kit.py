@@ -63,6 +63,10 @@ def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 1
                       *workspace],
         "daemon": [str(BIN / "dagster-daemon"), "run", *workspace],
     }
+    # create the instance's storage once, before three processes (webserver, its code server,
+    # daemon) would race to create and stamp the same SQLite schema
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=REPO, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     processes: list[subprocess.Popen] = []
     outputs = []
     try:
