@@ -196,14 +196,19 @@ def cmd_serve_demo(args: argparse.Namespace) -> int:
 
     if not args.source.is_dir():
         raise ConfigError(f"source directory {args.source} does not exist")
+    import signal
+    import threading
+
+    stop = threading.Event()
+    # explicit handlers: SIGTERM is what a service manager sends, and a parent that ignores
+    # SIGINT (as test runners' workers do) would otherwise pass that on to this process
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with DemoServers(args.source.resolve(), args.dir.resolve()) as servers:
         print(servers.describe())
-        print(f"configuration: {servers.config_path}\n(Ctrl-C stops the servers)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        print(f"configuration: {servers.config_path}\n(Ctrl-C or SIGTERM stops the servers)",
+              flush=True)
+        stop.wait()
     return 0
 
 

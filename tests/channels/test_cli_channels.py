@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from reconcile.cli import main
 from reconcile.config import load_settings
 from reconcile.demo.generator import GeneratorOptions, generate
@@ -38,7 +40,8 @@ def test_fetch_lands_a_day_over_every_channel_and_says_so(tmp_path, capsys):
         assert not list(settings.landing_root.rglob("*20261002*"))
 
 
-def test_serve_demo_writes_a_working_configuration_and_stops_on_interrupt(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_demo_writes_a_working_configuration_and_stops_on_a_signal(tmp_path, stop_signal):
     source = tmp_path / "source"
     generate(source, GeneratorOptions(start=DAY, days=1, visits_per_day=3, seed=5))
     work = tmp_path / "served"
@@ -58,7 +61,7 @@ def test_serve_demo_writes_a_working_configuration_and_stops_on_interrupt(tmp_pa
         assert main(["fetch", "--config", str(work / "chartledger.toml"), "--date", "2026-10-01",
                      "--feed", "adt", "--feed", "cost_centers"]) == 0
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "SFTP" in out and "FHIR Bulk" in out
