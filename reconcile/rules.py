@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import duckdb
 
 from reconcile.config import Thresholds
+from reconcile.prepare_plan import needed_statements, prepare_statements, tables_read
 from reconcile.sqlfiles import (
     bound_parameters,
     load_sql,
@@ -85,27 +86,32 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
     rules = rules if rules is not None else load_catalogue()
     params = rule_parameters(as_of, thresholds, pay_period_anchor)
     held = ",".join(sorted(held_facilities))
+    statements = [_rule_statement(rule) for rule in rules]
+    refs_rules = ",".join(r.rule_id for r in rules if r.refs == "charge_key")
+    # only the temp tables the selected rules read (and the tables those read) are built
+    every_step = prepare_statements()
+    prepare = needed_statements(every_step, statements)
+    built = {p.table for p in prepare}
+    # evidence of a family (charges, pharmacy, supplies) only when its tables were built
+    evidence = [name for name in _evidence_files()
+                if tables_read(load_sql(name), every_step) <= built]
     con.execute("BEGIN TRANSACTION")
     try:
         _sync_catalogue(con, rules)
-        for prepare in sorted((sql_dir() / "recon").glob("prepare_*.sql")):
-            run_sql_file(con, f"recon/{prepare.name}", params)
+        for step in prepare:
+            con.execute(step.sql, bound_parameters(step.sql, params))
         run_sql_file(con, "recon/begin_evaluation.sql",
                      {**params, "rules": ",".join(r.rule_id for r in rules), "held_facilities": held})
-        for rule in rules:
-            wrapper = load_sql("recon/insert_findings_row_severity.sql" if rule.row_severity
-                               else "recon/insert_findings.sql")
-            rule_sql = split_statements(load_sql(f"rules/{rule.sql_file}"))
-            if len(rule_sql) != 1:
-                raise ValueError(f"sql/rules/{rule.sql_file} must be one SELECT statement")
-            statement = split_statements(wrapper.replace(RULE_MARKER, rule_sql[0]))[0]
+        for rule, statement in zip(rules, statements, strict=True):
             bound = {**params, "rule_id": rule.rule_id, "severity": rule.severity,
                      "owner": rule.owner}
             con.execute(statement, bound_parameters(statement, bound))
         run_sql_file(con, "recon/drop_held_findings.sql", {**params, "held_facilities": held})
-        run_sql_file(con, "recon/fill_charge_refs.sql", {
-            **params, "rules": ",".join(r.rule_id for r in rules if r.refs == "charge_key")})
-        run_sql_file(con, "recon/record_matches.sql", params)
+        if refs_rules:
+            run_sql_file(con, "recon/fill_charge_refs.sql", {**params, "rules": refs_rules})
+        run_sql_file(con, "recon/matches_00_final_days.sql", params)
+        for name in evidence:
+            run_sql_file(con, name, params)
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}
         run_sql_file(con, "recon/refresh_exceptions.sql")
@@ -115,6 +121,21 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
         raise
     log.info("evaluated %s: %s", as_of, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def _rule_statement(rule: Rule) -> str:
+    """The rule's SELECT wrapped into the insert of its findings."""
+    wrapper = load_sql("recon/insert_findings_row_severity.sql" if rule.row_severity
+                       else "recon/insert_findings.sql")
+    rule_sql = split_statements(load_sql(f"rules/{rule.sql_file}"))
+    if len(rule_sql) != 1:
+        raise ValueError(f"sql/rules/{rule.sql_file} must be one SELECT statement")
+    return split_statements(wrapper.replace(RULE_MARKER, rule_sql[0]))[0]
+
+
+def _evidence_files() -> list[str]:
+    return [f"recon/{p.name}" for p in sorted((sql_dir() / "recon").glob("matches_*.sql"))
+            if p.name != "matches_00_final_days.sql"]
 
 
 def _sync_catalogue(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> None:

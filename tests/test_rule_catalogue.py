@@ -91,11 +91,11 @@ def test_match_evidence_traces_every_charge_key(month):
             SELECT count(*) FROM recon.charge_matches m
             WHERE m.match_status = 'matched' AND NOT (
                 EXISTS (SELECT 1 FROM recon.charge_match_lines d
-                        WHERE d.side = 'documented' AND d.as_of_date = m.as_of_date
+                        WHERE d.side = 'documented'
                           AND d.facility = m.facility AND d.visit_number = m.visit_number
                           AND d.cdm_code = m.cdm_code AND d.service_date = m.service_date)
                 AND EXISTS (SELECT 1 FROM recon.charge_match_lines p
-                            WHERE p.side = 'posted' AND p.as_of_date = m.as_of_date
+                            WHERE p.side = 'posted'
                               AND p.facility = m.facility AND p.visit_number = m.visit_number
                               AND p.cdm_code = m.cdm_code AND p.service_date = m.service_date))
         """).fetchone()[0]

@@ -100,8 +100,9 @@ CREATE TABLE IF NOT EXISTS recon.charge_matches (
 ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS expected_refs;
 ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS posted_refs;
 
--- The records behind each key of charge_matches (same as_of_date and key): documentation
--- records on one side, charge transactions (first delivery of each id) on the other.
+-- The records behind each key of charge_matches (join on the key; as_of_date = the evaluation
+-- that first listed the record under it): documentation records on one side, charge
+-- transactions (first delivery of each id) on the other.
 CREATE TABLE IF NOT EXISTS recon.charge_match_lines (
     as_of_date      DATE NOT NULL,
     facility        VARCHAR NOT NULL,

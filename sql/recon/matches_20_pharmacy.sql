@@ -1,0 +1,27 @@
+-- Pharmacy match evidence of the decided days (matches_00_final_days.sql): per visit and NDC over
+-- the stay to date, cabinet net dispensed against administered, with the records behind both.
+CREATE OR REPLACE TEMP TABLE new_pharmacy_matches AS
+SELECT facility, visit_number, ndc, dispensed_net, administered, last_activity,
+       CASE WHEN dispensed_net = administered THEN 'matched'
+            WHEN dispensed_net > administered THEN 'dispensed_not_administered'
+            ELSE 'administered_not_dispensed' END AS match_status,
+       refs
+FROM med_balances
+WHERE last_activity IN (SELECT day FROM final_for_this_run);
+
+DELETE FROM recon.pharmacy_matches m
+WHERE m.last_activity IN (SELECT day FROM final_for_this_run)
+  AND NOT EXISTS (
+      SELECT 1 FROM new_pharmacy_matches n
+      WHERE n.facility = m.facility AND n.visit_number = m.visit_number AND n.ndc = m.ndc
+        AND n.dispensed_net = m.dispensed_net AND n.administered = m.administered
+        AND n.last_activity = m.last_activity AND n.match_status = m.match_status
+        AND n.refs IS NOT DISTINCT FROM m.refs);
+
+INSERT INTO recon.pharmacy_matches
+SELECT $as_of, n.*
+FROM new_pharmacy_matches n
+WHERE NOT EXISTS (
+      SELECT 1 FROM recon.pharmacy_matches m
+      WHERE m.last_activity = n.last_activity AND m.facility = n.facility
+        AND m.visit_number = n.visit_number AND m.ndc = n.ndc);
