@@ -45,6 +45,10 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, who raises it
             put(_Failed(exc))
             return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator's own clean-up runs here, not at collection
+                close()
         put(_DONE)
 
     worker = threading.Thread(target=work, name="chartledger-prefetch", daemon=True)

@@ -20,8 +20,9 @@ from reconcile.formats.csvfile import HeaderReport
 from reconcile.formats.records import FileRejected, RecordBatch, RowIssue
 from reconcile.landing import LandedFile
 from reconcile.mapping import SiteMapping
+from reconcile.parallel_parse import read_batches
 from reconcile.prefetch import prefetch
-from reconcile.readers import MODELS, READERS
+from reconcile.readers import MODELS
 from reconcile.sqlfiles import execute_template, query_sql_file, run_sql_file
 from reconcile.validation import validate_batch
 from reconcile.warehouse import rollback
@@ -127,7 +128,8 @@ def _load_rows(con: duckdb.DuckDBPyConnection, landed: LandedFile, run_id: str,
     loaded = rejected_rows = 0
 
     def validated() -> Iterator[tuple[RecordBatch, pd.DataFrame, list[RowIssue], int]]:
-        for batch in READERS[feed.name](landed.path, report, dict(mapping.columns) or None):
+        for batch in read_batches(feed.name, landed.path, report,
+                                  dict(mapping.columns) or None):
             records.update(batch.frame["row_number"].tolist())
             records.update(i.row_number for i in batch.issues)
             frame = batch.frame if mapping.empty else mapping.apply(batch.frame)

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from reconcile.formats.records import BatchBuilder, FileRejected, RecordBatch, RowIssue, clip
+from reconcile.formats.records import (
+    BatchBuilder,
+    FileRejected,
+    RecordBatch,
+    RowIssue,
+    Span,
+    clip,
+    open_text,
+)
 
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 CDM_SYSTEM = "urn:chartledger:cdm"
@@ -26,10 +34,14 @@ MED_ADMIN_COLUMNS = [
 ]
 
 
-def iter_ndjson(path: Path) -> Iterator[tuple[int, Any] | RowIssue]:
-    """(line number, parsed JSON) per non-empty line; a broken line yields a RowIssue."""
+def iter_ndjson(path: Path, span: Span | None = None) -> Iterator[tuple[int, Any] | RowIssue]:
+    """(line number, parsed JSON) per non-empty line; a broken line yields a RowIssue.
+
+    With a `span` (which starts at a line), only its lines are read, numbered from 1; the count
+    of lines is left in `span.records`."""
+    number = 0
     try:
-        with path.open("r", encoding="utf-8-sig", newline="\n") as handle:
+        with open_text(path, span, newline="\n") as handle:
             for number, line in enumerate(handle, start=1):
                 text = line.strip()
                 if not text:
@@ -42,6 +54,8 @@ def iter_ndjson(path: Path) -> Iterator[tuple[int, Any] | RowIssue]:
                                    f"line is not valid JSON: {exc.msg} at column {exc.colno}")
     except UnicodeDecodeError as exc:
         raise FileRejected(f"file is not valid UTF-8 (byte {exc.start}): wrong encoding") from exc
+    if span is not None:
+        span.records = number
 
 
 def _coding(concept: Any, system: str) -> str | None:
@@ -176,10 +190,11 @@ def med_admin_row(res: dict[str, Any], encounters: EncounterIndex | None = None
 
 
 def _read_resources(path: Path, resource_type: str, columns: list[str],
-                    to_row: Callable[..., dict[str, Any]]) -> Iterator[RecordBatch]:
+                    to_row: Callable[..., dict[str, Any]], span: Span | None = None,
+                    encounters: EncounterIndex | None = None) -> Iterator[RecordBatch]:
     builder = BatchBuilder(columns)
-    encounters = EncounterIndex(path)
-    for item in iter_ndjson(path):
+    encounters = encounters or EncounterIndex(path)
+    for item in iter_ndjson(path, span):
         if isinstance(item, RowIssue):
             builder.reject(item)
             continue
@@ -210,9 +225,12 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def read_procedures(path: Path) -> Iterator[RecordBatch]:
-    return _read_resources(path, "Procedure", PROCEDURE_COLUMNS, procedure_row)
+def read_procedures(path: Path, span: Span | None = None,
+                    encounters: EncounterIndex | None = None) -> Iterator[RecordBatch]:
+    return _read_resources(path, "Procedure", PROCEDURE_COLUMNS, procedure_row, span, encounters)
 
 
-def read_med_administrations(path: Path) -> Iterator[RecordBatch]:
-    return _read_resources(path, "MedicationAdministration", MED_ADMIN_COLUMNS, med_admin_row)
+def read_med_administrations(path: Path, span: Span | None = None,
+                             encounters: EncounterIndex | None = None) -> Iterator[RecordBatch]:
+    return _read_resources(path, "MedicationAdministration", MED_ADMIN_COLUMNS, med_admin_row,
+                           span, encounters)

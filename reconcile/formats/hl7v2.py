@@ -22,7 +22,9 @@ from reconcile.formats.records import (
     NestedBatchBuilder,
     RecordBatch,
     RowIssue,
+    Span,
     clip,
+    open_text,
 )
 
 ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
@@ -175,12 +177,16 @@ class Message:
 _ONCE_PER_MESSAGE = ("EVN", "PID", "PV1")
 
 
-def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
+def iter_messages(path: Path, span: Span | None = None
+                  ) -> Iterator[tuple[int, list[str]] | RowIssue]:
     """Yield (message number, segment strings) per message, or a RowIssue for a message that
     has no MSH (it still counts as a record, as the sender's control total counts it).
 
     Segments may be separated by CR, LF or CRLF; a new message starts at each MSH segment, and a
     headless message is recognised when EVN, PID or PV1 appears again (or before any MSH).
+    With a `span` (which starts at an MSH segment or at the file's start), only its bytes are
+    read, numbered from 1; the count of numbers used is left in `span.records`. Every MSH
+    segment ends what came before it, so a span's messages are exactly the file's.
     """
     number = 0
     current: list[str] | None = None
@@ -192,7 +198,7 @@ def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
                         "message with no MSH segment (its segments are quarantined whole)")
 
     try:
-        with path.open("r", encoding="utf-8-sig", newline=None) as handle:
+        with open_text(path, span, newline=None) as handle:
             for line in handle:
                 segment = line.rstrip("\n")
                 if not segment.strip():
@@ -229,6 +235,8 @@ def iter_messages(path: Path) -> Iterator[tuple[int, list[str]] | RowIssue]:
         yield number, current
     if headless is not None:
         yield headless_issue()
+    if span is not None:
+        span.records = number
 
 
 def hl7_timestamp(value: str | None) -> str | None:
@@ -267,9 +275,10 @@ CHARGE_COLUMNS = [
 ]
 
 
-def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder) -> Iterator[Message]:
+def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder,
+              span: Span | None = None) -> Iterator[Message]:
     """The file's parseable messages; what cannot be parsed goes to the builder as a RowIssue."""
-    for item in iter_messages(path):
+    for item in iter_messages(path, span):
         if isinstance(item, RowIssue):
             builder.reject(item)
             continue
@@ -280,10 +289,10 @@ def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder) -> Iterato
             builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
 
 
-def read_adt(path: Path) -> Iterator[RecordBatch]:
+def read_adt(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
     """One row per ADT message (MSH, EVN, PID, PV1)."""
     builder = BatchBuilder(ADT_COLUMNS)
-    for msg in _messages(path, builder):
+    for msg in _messages(path, builder, span):
         number = msg.number
         msh, evn, pid, pv1 = msg.first("MSH"), msg.first("EVN"), msg.first("PID"), msg.first("PV1")
         missing = [s for s, f in (("PID", pid), ("PV1", pv1)) if f is None]
@@ -326,10 +335,10 @@ def _ft1_locator(index: int) -> str:
     return f"FT1 #{index + 1}"
 
 
-def read_charges(path: Path) -> Iterator[RecordBatch]:
+def read_charges(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
     """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient."""
     builder = NestedBatchBuilder(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR])
-    for msg in _messages(path, builder):
+    for msg in _messages(path, builder, span):
         number = msg.number
         msh, pid, pv1 = msg.first("MSH"), msg.first("PID"), msg.first("PV1")
         ft1s = msg.all("FT1")

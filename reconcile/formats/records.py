@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,58 @@ class FileRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass
+class Span:
+    """A byte range [start, end) of a file that begins at a record boundary (an MSH segment of
+    HL7, a line of NDJSON), read on its own by a parse worker process (reconcile.parallel_parse).
+
+    A reader given a span numbers its records from 1 within the span; when it is done it leaves
+    in `records` how many record numbers it used, so that the caller can shift the numbers of
+    the spans that follow to the file's own record numbers.
+    """
+
+    start: int
+    end: int
+    records: int = 0
+
+
+class _RangeReader(io.RawIOBase):
+    """The bytes [start, end) of an open binary file, as a raw stream."""
+
+    def __init__(self, handle: IO[bytes], start: int, end: int) -> None:
+        super().__init__()
+        handle.seek(start)
+        self._handle = handle
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self._left)
+        if count <= 0:
+            return 0
+        got = self._handle.readinto(memoryview(buffer)[:count]) or 0
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        try:
+            self._handle.close()
+        finally:
+            super().close()
+
+
+def open_text(path: Path, span: Span | None, newline: str | None) -> IO[str]:
+    """The file as text (UTF-8, a leading BOM dropped), or only the bytes of `span`: a span that
+    starts inside the file starts at a record boundary, where no BOM can be."""
+    if span is None:
+        return path.open("r", encoding="utf-8-sig", newline=newline)
+    raw = _RangeReader(path.open("rb"), span.start, span.end)
+    return io.TextIOWrapper(io.BufferedReader(raw, 1 << 20),
+                            encoding="utf-8-sig" if span.start == 0 else "utf-8", newline=newline)
 
 
 @dataclass(frozen=True)
