@@ -62,10 +62,13 @@ def load_catalogue() -> list[Rule]:
 
 def rule_parameters(as_of: dt.date, thresholds: Thresholds,
                     pay_period_anchor: dt.date = DEFAULT_PAY_PERIOD_ANCHOR) -> dict[str, object]:
+    window_start = as_of - dt.timedelta(days=thresholds.rolling_window_days - 1)
     return {
         "pay_period_anchor": pay_period_anchor,
         "as_of": as_of,
-        "window_start": as_of - dt.timedelta(days=thresholds.rolling_window_days - 1),
+        "window_start": window_start,
+        # charge lines posted since then are read too (the GL batches of the window)
+        "posted_from": window_start,
         "charge_window_days": thresholds.charge_window_days,
         "late_charge_days": thresholds.late_charge_days,
         "bill_hold_days": thresholds.bill_hold_days,

@@ -53,6 +53,8 @@ def build_close(con: duckdb.DuckDBPyConnection, settings: Settings, period: str,
     params = {
         **rule_parameters(as_of, settings.thresholds, settings.pay_period_first_end),
         "window_start": start, "period": period, "start": start, "end": end,
+        # the KPIs read three months of posted charges (93 days cover any three months)
+        "posted_from": min(start, as_of - dt.timedelta(days=93)),
         "preliminary": last < end, "run_id": run_id,  # labelled only when the month is short
         "rejected_share": float(settings.thresholds.rejected_share_threshold),
     }

@@ -58,30 +58,63 @@ SELECT facility, visit_number, patient_class, admit_date,
        CASE WHEN discharge_state = 'A03' THEN discharge_date_raw END             AS discharge_date
 FROM events;
 
--- Posted charge lines: each (facility, transaction id) once, the first delivery wins. Only the
--- few ids delivered more than once need ordering; the rest are taken as they are.
-CREATE OR REPLACE TEMP TABLE asof_charge_lines AS
-WITH lines AS (
-    SELECT * FROM canonical.charge_lines WHERE extract_date <= $as_of
-), redelivered AS (
-    SELECT facility, transaction_id FROM lines GROUP BY ALL HAVING count(*) > 1
-)
-SELECT l.* FROM lines l ANTI JOIN redelivered r USING (facility, transaction_id)
-UNION ALL
-(SELECT l.* FROM lines l SEMI JOIN redelivered r USING (facility, transaction_id)
- QUALIFY row_number() OVER (PARTITION BY facility, transaction_id
-                            ORDER BY extract_date, file_name, row_number) = 1);
+-- Charge transaction ids delivered more than once by $as_of (re-deliveries; the first wins).
+CREATE OR REPLACE TEMP TABLE charge_redelivered AS
+SELECT facility, transaction_id
+FROM canonical.charge_lines
+WHERE extract_date <= $as_of
+GROUP BY ALL
+HAVING count(*) > 1;
 
--- Expected charges from documented activity (latest version of each resource by $as_of).
+-- Posted charge lines that the evaluation reads: serviced in the window, or posted since
+-- $posted_from (the GL batches of the window; the close asks for three months). Each (facility,
+-- transaction id) once, the first delivery wins; only the few re-delivered ids need ordering.
+-- Visit totals over every line of a visit are visit_charge_totals (prepare_30).
+CREATE OR REPLACE TEMP TABLE asof_charge_lines AS
+WITH lines AS NOT MATERIALIZED (
+    SELECT * FROM canonical.charge_lines WHERE extract_date <= $as_of
+)
+SELECT l.* FROM lines l ANTI JOIN charge_redelivered r USING (facility, transaction_id)
+WHERE l.service_date BETWEEN $window_start AND $as_of OR l.post_date BETWEEN $posted_from AND $as_of
+UNION ALL
+SELECT * FROM (
+    SELECT l.* FROM lines l SEMI JOIN charge_redelivered r USING (facility, transaction_id)
+    QUALIFY row_number() OVER (PARTITION BY facility, transaction_id
+                               ORDER BY extract_date, file_name, row_number) = 1
+)
+WHERE service_date BETWEEN $window_start AND $as_of OR post_date BETWEEN $posted_from AND $as_of;
+
+-- Expected charges from documented activity in the window (the latest version of each resource
+-- by $as_of, decided over every version; only resources with several versions need ordering).
 CREATE OR REPLACE TEMP TABLE asof_expected_lines AS
-WITH procs AS (
+WITH procs_all AS NOT MATERIALIZED (
     SELECT * FROM canonical.procedure_versions WHERE extract_date <= $as_of
-    QUALIFY row_number() OVER (PARTITION BY resource_id
-                               ORDER BY extract_date DESC, file_name DESC, row_number DESC) = 1
-), meds AS (
+), procs_versioned AS (
+    SELECT resource_id FROM procs_all GROUP BY ALL HAVING count(*) > 1
+), procs AS (
+    SELECT p.* FROM procs_all p ANTI JOIN procs_versioned v USING (resource_id)
+    WHERE p.service_date BETWEEN $window_start AND $as_of
+    UNION ALL
+    SELECT * FROM (
+        SELECT p.* FROM procs_all p SEMI JOIN procs_versioned v USING (resource_id)
+        QUALIFY row_number() OVER (PARTITION BY resource_id
+                                   ORDER BY extract_date DESC, file_name DESC, row_number DESC) = 1
+    )
+    WHERE service_date BETWEEN $window_start AND $as_of
+), meds_all AS NOT MATERIALIZED (
     SELECT * FROM canonical.med_administration_versions WHERE extract_date <= $as_of
-    QUALIFY row_number() OVER (PARTITION BY resource_id
-                               ORDER BY extract_date DESC, file_name DESC, row_number DESC) = 1
+), meds_versioned AS (
+    SELECT resource_id FROM meds_all GROUP BY ALL HAVING count(*) > 1
+), meds AS (
+    SELECT m.* FROM meds_all m ANTI JOIN meds_versioned v USING (resource_id)
+    WHERE m.service_date BETWEEN $window_start AND $as_of
+    UNION ALL
+    SELECT * FROM (
+        SELECT m.* FROM meds_all m SEMI JOIN meds_versioned v USING (resource_id)
+        QUALIFY row_number() OVER (PARTITION BY resource_id
+                                   ORDER BY extract_date DESC, file_name DESC, row_number DESC) = 1
+    )
+    WHERE service_date BETWEEN $window_start AND $as_of
 )
 SELECT facility, visit_number, cdm_code, service_date, CAST(1 AS DECIMAL(18,3)) AS quantity,
        department_code, 'Procedure/' || resource_id AS source_ref, NULL AS item_or_ndc
@@ -101,7 +134,8 @@ SELECT s.facility, s.visit_number, i.cdm_code, s.service_date, s.quantity, s.dep
 FROM canonical.case_supply_lines s
 JOIN asof_item_master i
   ON i.item_id = s.item_id AND s.service_date BETWEEN i.valid_from AND i.valid_to
-WHERE s.extract_date <= $as_of AND i.chargeable = 'Y';
+WHERE s.extract_date <= $as_of AND i.chargeable = 'Y'
+  AND s.service_date BETWEEN $window_start AND $as_of;
 
 -- Identical CG lines (visit, code, service date, quantity, amounts, modifiers, performer) in the
 -- window, less the credits that reverse them: more than one live line is a duplicate charge.

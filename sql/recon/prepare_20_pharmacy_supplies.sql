@@ -2,13 +2,58 @@
 
 -- Per visit and NDC over the stay to date: net dispensed (vends - returns - waste) against
 -- administered (completed administrations, dose in dispensing units). Pairs with activity in the
--- window are evaluated; their balances use every record delivered by $as_of.
+-- window are evaluated; their balances use every record delivered by $as_of. Only the pairs with
+-- a record dated in the window are read in full, so the cost follows the window, not the history;
+-- each cabinet transaction counts once (first delivery) and each administration in its latest
+-- version, decided over every delivery, as before.
 CREATE OR REPLACE TEMP TABLE med_balances AS
-WITH cabinet AS (
+WITH cabinet_all AS NOT MATERIALIZED (
     SELECT * FROM staging.cabinet_transactions
     WHERE extract_date <= $as_of AND txn_type IN ('V', 'R', 'W') AND visit_number IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY facility, txn_id
-                               ORDER BY extract_date, file_name, row_number) = 1
+), admin_all AS NOT MATERIALIZED (
+    SELECT * FROM canonical.med_administration_versions WHERE extract_date <= $as_of
+), active AS (
+    -- a superset of the pairs whose latest activity falls in the window (filtered exactly below)
+    SELECT DISTINCT facility, visit_number, ndc FROM cabinet_all
+    WHERE CAST(txn_at AS DATE) >= $window_start
+    UNION
+    SELECT DISTINCT facility, visit_number, ndc FROM admin_all
+    WHERE service_date >= $window_start AND ndc IS NOT NULL
+), cabinet_redelivered AS (
+    SELECT facility, txn_id FROM cabinet_all GROUP BY ALL HAVING count(*) > 1
+), cabinet AS (
+    SELECT c.* FROM cabinet_all c
+    SEMI JOIN active a
+      ON a.facility = c.facility AND a.visit_number = c.visit_number
+     AND a.ndc IS NOT DISTINCT FROM c.ndc
+    ANTI JOIN cabinet_redelivered r ON r.facility = c.facility AND r.txn_id = c.txn_id
+    UNION ALL
+    SELECT * FROM (
+        SELECT c.* FROM cabinet_all c
+        SEMI JOIN cabinet_redelivered r ON r.facility = c.facility AND r.txn_id = c.txn_id
+        QUALIFY row_number() OVER (PARTITION BY c.facility, c.txn_id
+                                   ORDER BY c.extract_date, c.file_name, c.row_number) = 1
+    ) c
+    SEMI JOIN active a
+      ON a.facility = c.facility AND a.visit_number = c.visit_number
+     AND a.ndc IS NOT DISTINCT FROM c.ndc
+), admin_versioned AS (
+    SELECT resource_id FROM admin_all GROUP BY ALL HAVING count(*) > 1
+), admin AS (
+    SELECT m.* FROM admin_all m
+    SEMI JOIN active a
+      ON a.facility = m.facility AND a.visit_number = m.visit_number AND a.ndc = m.ndc
+    ANTI JOIN admin_versioned v ON v.resource_id = m.resource_id
+    UNION ALL
+    SELECT * FROM (
+        SELECT m.* FROM admin_all m
+        SEMI JOIN admin_versioned v ON v.resource_id = m.resource_id
+        QUALIFY row_number() OVER (PARTITION BY m.resource_id
+                                   ORDER BY m.extract_date DESC, m.file_name DESC,
+                                            m.row_number DESC) = 1
+    ) m
+    SEMI JOIN active a
+      ON a.facility = m.facility AND a.visit_number = m.visit_number AND a.ndc = m.ndc
 ), dispensed AS (
     SELECT facility, visit_number, ndc,
            sum(CASE WHEN txn_type = 'V' THEN quantity ELSE -quantity END)     AS dispensed_net,
@@ -19,11 +64,7 @@ WITH cabinet AS (
     SELECT facility, visit_number, ndc, sum(quantity) AS administered,
            max(service_date) AS last_admin_date,
            string_agg(resource_id, ' ' ORDER BY resource_id) AS admin_refs
-    FROM (
-        SELECT * FROM canonical.med_administration_versions WHERE extract_date <= $as_of
-        QUALIFY row_number() OVER (PARTITION BY resource_id
-                                   ORDER BY extract_date DESC, file_name DESC, row_number DESC) = 1
-    )
+    FROM admin
     WHERE status = 'completed' AND ndc IS NOT NULL
     GROUP BY ALL
 )

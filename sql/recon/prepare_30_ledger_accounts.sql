@@ -28,11 +28,24 @@ WHERE extract_date <= $as_of
 QUALIFY row_number() OVER (PARTITION BY facility, visit_number
                            ORDER BY extract_date DESC, row_number DESC) = 1;
 
--- Net posted charges of every visit (all lines, whatever their code or department).
+-- Net posted charges of every visit (all lines, whatever their code, department or date; each
+-- transaction id once, the first delivery wins).
 CREATE OR REPLACE TEMP TABLE visit_charge_totals AS
+WITH lines AS NOT MATERIALIZED (
+    SELECT facility, visit_number, transaction_id, signed_amount, post_date, extract_date,
+           file_name, row_number
+    FROM canonical.charge_lines
+    WHERE extract_date <= $as_of
+), once AS (
+    SELECT l.* FROM lines l ANTI JOIN charge_redelivered r USING (facility, transaction_id)
+    UNION ALL
+    SELECT l.* FROM lines l SEMI JOIN charge_redelivered r USING (facility, transaction_id)
+    QUALIFY row_number() OVER (PARTITION BY facility, transaction_id
+                               ORDER BY extract_date, file_name, row_number) = 1
+)
 SELECT facility, visit_number, sum(signed_amount) AS net_charges,
        min(post_date) AS first_post_date, count(*) AS lines
-FROM asof_charge_lines
+FROM once
 GROUP BY ALL;
 
 -- Approved timecards (latest version of each) by facility, cost center and pay-period end.
