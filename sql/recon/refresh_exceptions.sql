@@ -32,8 +32,10 @@ WHERE f.as_of_date = c.as_of_date
    OR f.scope_date IS NULL
    OR f.scope_date BETWEEN c.window_start AND c.window_end;
 
-DELETE FROM recon.exceptions;
-INSERT INTO recon.exceptions BY NAME
+-- Written as a change set: rows that are the same as stored are left alone (a night rewrites the
+-- exceptions whose state changed, not the whole history of the work queue).
+CREATE OR REPLACE TEMP TABLE new_exceptions AS SELECT * FROM recon.exceptions LIMIT 0;
+INSERT INTO new_exceptions BY NAME
 WITH latest AS (
     SELECT * FROM recon.findings
     QUALIFY row_number() OVER (PARTITION BY exception_id ORDER BY as_of_date DESC) = 1
@@ -61,18 +63,32 @@ FROM latest l
 JOIN status s USING (exception_id)
 LEFT JOIN resolution r USING (exception_id);
 
-DELETE FROM recon.exception_events;
-INSERT INTO recon.exception_events (exception_id, run, event, rule_id)
+DELETE FROM recon.exceptions
+WHERE exception_id IN (SELECT exception_id FROM (SELECT * FROM recon.exceptions
+                                                EXCEPT SELECT * FROM new_exceptions));
+INSERT INTO recon.exceptions
+SELECT * FROM new_exceptions EXCEPT SELECT * FROM recon.exceptions;
+
+CREATE OR REPLACE TEMP TABLE new_exception_events AS
 WITH ordered AS (
     SELECT *, lag(found) OVER (PARTITION BY exception_id ORDER BY as_of_date) AS was_found,
            row_number() OVER (PARTITION BY exception_id ORDER BY as_of_date) AS n
     FROM exception_evaluations
 )
-SELECT exception_id, strftime(as_of_date, '%Y-%m-%d'),
+SELECT exception_id, strftime(as_of_date, '%Y-%m-%d') AS run,
        CASE WHEN n = 1 THEN 'opened'
             WHEN found AND was_found THEN 'seen'
             WHEN found THEN 'reopened'
-            ELSE 'resolved' END,
+            ELSE 'resolved' END AS event,
        rule_id
 FROM ordered
 WHERE found OR was_found;
+
+DELETE FROM recon.exception_events e
+WHERE NOT EXISTS (SELECT 1 FROM new_exception_events n
+                  WHERE n.exception_id = e.exception_id AND n.run = e.run
+                    AND n.event = e.event AND n.rule_id = e.rule_id);
+INSERT INTO recon.exception_events (exception_id, run, event, rule_id)
+SELECT exception_id, run, event, rule_id FROM new_exception_events n
+WHERE NOT EXISTS (SELECT 1 FROM recon.exception_events e
+                  WHERE e.exception_id = n.exception_id AND e.run = n.run);
