@@ -54,6 +54,16 @@ class Encoding:
     subcomponent: str = "&"
 
 
+@lru_cache(maxsize=64)
+def _encoding(chars: str) -> tuple[Encoding, Callable[[str], re.Match[str] | None],
+                                   Callable[[str], re.Match[str] | None]]:
+    """MSH-1 and MSH-2 (`chars`, five characters): the encoding, a search for any encoding
+    character but the field separator, and one for those but the component separator."""
+    enc = Encoding(chars[0], chars[1], chars[2], chars[3], chars[4])
+    return (enc, _special_search(enc.component + enc.repetition + enc.escape + enc.subcomponent),
+            _special_search(enc.repetition + enc.escape + enc.subcomponent))
+
+
 class Message:
     """One HL7 v2 message: segments by id, with HL7-numbered field access."""
 
@@ -63,11 +73,7 @@ class Message:
         if not header.startswith("MSH") or len(header) < 8:
             raise ValueError("message does not start with an MSH segment")
         sep = header[3]
-        chars = header[4:8]
-        self.enc = Encoding(sep, chars[0], chars[1], chars[2], chars[3] if len(chars) > 3 else "&")
-        enc = self.enc
-        self._special = _special_search(enc.component + enc.repetition + enc.escape + enc.subcomponent)
-        self._not_component = _special_search(enc.repetition + enc.escape + enc.subcomponent)
+        self.enc, self._special, self._not_component = _encoding(header[3:8])
         self.segments: list[tuple[str, list[str]]] = []
         for text in segments:
             fields = text.split(sep)
@@ -175,6 +181,8 @@ class Message:
 
 # Segments that open a message's body: seeing one again means a new message began without MSH.
 _ONCE_PER_MESSAGE = ("EVN", "PID", "PV1")
+# Segment ids that do more than join the current message
+_MARKERS = frozenset(("MSH", *_ONCE_PER_MESSAGE, *ENVELOPE))
 
 
 def iter_messages(path: Path, span: Span | None = None
@@ -201,9 +209,13 @@ def iter_messages(path: Path, span: Span | None = None
         with open_text(path, span, newline=None) as handle:
             for line in handle:
                 segment = line.rstrip("\n")
-                if not segment.strip():
-                    continue
                 seg_id = segment[:3]
+                if current is not None and seg_id not in _MARKERS:  # the common case: FT1, ...
+                    if segment and not (segment[:1].isspace() and not segment.strip()):
+                        current.append(segment)  # (only _ONCE_PER_MESSAGE ids need `seen`)
+                    continue
+                if not segment or (segment[:1].isspace() and not segment.strip()):
+                    continue  # blank (a segment that starts with a letter is never blank)
                 if seg_id in ENVELOPE:
                     continue
                 if seg_id == "MSH":
@@ -289,6 +301,21 @@ def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder,
             builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
 
 
+def _headers(path: Path, builder: BatchBuilder | NestedBatchBuilder, span: Span | None
+             ) -> Iterator[tuple[Message, list[str]]]:
+    """As `_messages`, but each Message holds its MSH segment only, beside the segments after it
+    (for a reader that splits those itself)."""
+    for item in iter_messages(path, span):
+        if isinstance(item, RowIssue):
+            builder.reject(item)
+            continue
+        number, segments = item
+        try:
+            yield Message(number, segments[:1]), segments[1:]
+        except ValueError as exc:
+            builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
+
+
 def read_adt(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
     """One row per ADT message (MSH, EVN, PID, PV1)."""
     builder = BatchBuilder(ADT_COLUMNS)
@@ -327,6 +354,14 @@ def read_adt(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
 # and description, and FT1-26, the modifiers, are read apart)
 _FT1_PLAIN = (1, 2, 4, 5, 6, 10, 11, 12, 13, 20, 21, 23, 25, 29)
 _FT1_CDM = ((7, 1), (7, 2))
+# every FT1 field of a charge row, in CHARGE_COLUMNS order: the fast path reads them at once
+_FT1_FIELDS = (1, 2, 4, 5, 6, 7, 10, 11, 12, 13, 20, 21, 23, 25, 26, 29)
+_FT1_PICK = operator.itemgetter(*_FT1_FIELDS)
+_FT1_WIDTH = _FT1_FIELDS[-1] + 1
+_FT1_PAD = [[""] * (_FT1_WIDTH - n) for n in range(_FT1_WIDTH + 1)]
+_MSH_SPEC = ((9, 1), (9, 2), (10, 1))  # message type, trigger event, control id
+_PID_SPEC = ((3, 1), (18, 1))  # MRN (first repetition), account number
+_PV1_SPEC = ((3, 4), (19, 1))  # facility, visit number
 
 
 @lru_cache(maxsize=256)
@@ -336,34 +371,63 @@ def _ft1_locator(index: int) -> str:
 
 
 def read_charges(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
-    """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient."""
-    builder = NestedBatchBuilder(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR])
-    for msg in _messages(path, builder, span):
+    """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient.
+
+    The charge columns are built with "" as null (no value read here is ever ""), so the common
+    FT1 segment (no repetition, escape or subcomponent, components in FT1-7 only) is read with
+    one pick of its fields, one search and the split of FT1-7."""
+    builder = NestedBatchBuilder(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR],
+                                 empty_is_null=True)
+    for msg, segments in _headers(path, builder, span):
         number = msg.number
-        msh, pid, pv1 = msg.first("MSH"), msg.first("PID"), msg.first("PV1")
-        ft1s = msg.all("FT1")
+        msh = msg.segments[0][1]
+        sep = msg.enc.field
+        pid = pv1 = None
+        ft1s = []
+        for text in segments:  # as Message.first("PID"), first("PV1") and all("FT1")
+            fields = text.split(sep)
+            seg_id = fields[0]
+            if seg_id == "FT1":
+                ft1s.append(fields)
+            elif seg_id == "PID":
+                pid = fields if pid is None else pid
+            elif seg_id == "PV1":
+                pv1 = fields if pv1 is None else pv1
         if pv1 is None or not ft1s:
             what = "PV1" if pv1 is None else "FT1"
             builder.reject(RowIssue(number, "hl7_structure", what, None,
                                     f"DFT message lacks its {what} segment"))
             continue
-        kind, trigger = msg.value(msh, 9, 1), msg.value(msh, 9, 2)
+        kind, trigger, control_id = msg.values(msh, _MSH_SPEC)
+        facility, visit = msg.values(pv1, _PV1_SPEC)
+        mrn, account = msg.values(pid, _PID_SPEC) if pid is not None else (None, None)
         builder.add_parent((
-            number,
-            msg.value(msh, 10),  # message_control_id
-            f"{kind}^{trigger}" if kind and trigger else kind,  # message_type
-            msg.value(pv1, 3, 4),  # facility
-            msg.value(pv1, 19),  # visit_number
-            msg.value(pid, 3, 1, 1),  # mrn
-            msg.value(pid, 18),  # account_number
+            number, control_id, f"{kind}^{trigger}" if kind and trigger else kind,  # message_type
+            facility, visit, mrn, account,
         ))
+        special, not_component, component = msg._special, msg._not_component, msg.enc.component
+        rows = []
+        add = rows.append
         for position, ft1 in enumerate(ft1s):
-            v = msg.plain_values(ft1, _FT1_PLAIN)
-            cdm_code, cdm_description = msg.values(ft1, _FT1_CDM)
-            builder.add((
-                v[0], v[1], hl7_date(v[2]), hl7_date(v[3]), v[4], cdm_code, cdm_description,
-                *v[5:13], "~".join(msg.repetitions(ft1, 26)) or None, v[13], _ft1_locator(position),
-            ))
+            t = _FT1_PICK(ft1 if len(ft1) >= _FT1_WIDTH else ft1 + _FT1_PAD[len(ft1)])
+            joined = "".join(t)
+            if special(joined) is None:  # plain values only
+                add((t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], t[5], None, *t[6:],
+                     _ft1_locator(position)))
+            elif (not_component(joined) is None
+                  and joined.count(component) == t[5].count(component)):  # components in FT1-7
+                cdm = t[5].split(component)
+                add((t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], cdm[0], cdm[1], *t[6:],
+                     _ft1_locator(position)))
+            else:
+                v = msg.plain_values(ft1, _FT1_PLAIN)
+                cdm_code, cdm_description = msg.values(ft1, _FT1_CDM)
+                add((
+                    v[0], v[1], hl7_date(v[2]), hl7_date(v[3]), v[4], cdm_code, cdm_description,
+                    *v[5:13], "~".join(msg.repetitions(ft1, 26)) or None, v[13],
+                    _ft1_locator(position),
+                ))
+        builder.add_rows(rows)
         if builder.full():
             yield builder.cut()
     yield from builder.drain()

@@ -104,8 +104,13 @@ def text_frame(rows: list[tuple[Any, ...]], names: list[str],
 
 def _text_array(values: tuple[str | None, ...], empty_is_null: bool) -> pd.api.extensions.ExtensionArray:
     array = pa.array(values, type=pa.string())
-    if empty_is_null:
-        array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+    if empty_is_null:  # "" becomes null: the same strings under a validity bitmap without them
+        valid = pc.not_equal(array, "")
+        if array.null_count:
+            valid = pc.fill_null(valid, False)
+        array = pa.Array.from_buffers(pa.string(), len(array),
+                                      [valid.buffers()[1], *array.buffers()[1:]],
+                                      offset=array.offset)
     return pd.arrays.ArrowStringArray(array)
 
 
@@ -161,6 +166,7 @@ class NestedBatchBuilder:
 
     parent_columns: list[str]
     columns: list[str]
+    empty_is_null: bool = False  # of the row columns
     parents: list[tuple[Any, ...]] = field(default_factory=list)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     parent_of_row: list[int] = field(default_factory=list)
@@ -173,6 +179,11 @@ class NestedBatchBuilder:
         """A row of the parent added last."""
         self.rows.append(values)
         self.parent_of_row.append(len(self.parents) - 1)
+
+    def add_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows of the parent added last, at once."""
+        self.rows.extend(rows)
+        self.parent_of_row.extend([len(self.parents) - 1] * len(rows))
 
     def reject(self, issue: RowIssue) -> None:
         self.issues.append(issue)
@@ -189,7 +200,7 @@ class NestedBatchBuilder:
         for name, values in zip(self.parent_columns, parents[1:], strict=True):
             data[name] = pd.arrays.ArrowStringArray(pa.array(values, type=pa.string()).take(taken))
         for name, values in zip(self.columns, rows, strict=True):
-            data[name] = _text_array(values, empty_is_null=False)
+            data[name] = _text_array(values, empty_is_null=self.empty_is_null)
         frame = pd.DataFrame(data)
         batch = RecordBatch(frame=frame, issues=self.issues)
         self.parents, self.rows, self.parent_of_row, self.issues = [], [], [], []
