@@ -137,16 +137,27 @@ JOIN asof_item_master i
 WHERE s.extract_date <= $as_of AND i.chargeable = 'Y'
   AND s.service_date BETWEEN $window_start AND $as_of;
 
+-- Posted side of each charge key in the window (every line, CG and CD), aggregated once: the
+-- duplicate search and charge_keys both start from it.
+CREATE OR REPLACE TEMP TABLE charge_posted_keys AS
+SELECT facility, visit_number, cdm_code, service_date,
+       sum(signed_quantity)                                    AS net_qty,
+       sum(signed_amount)                                      AS posted_amount,
+       min(department_code)                                    AS department_code,
+       count(*)                                                AS posted_lines,
+       count(*) FILTER (WHERE txn_type = 'CG')                 AS cg_lines
+FROM asof_charge_lines
+WHERE service_date BETWEEN $window_start AND $as_of
+GROUP BY ALL;
+
 -- Identical CG lines (visit, code, service date, quantity, amounts, modifiers, performer) in the
 -- window, less the credits that reverse them: more than one live line is a duplicate charge.
 CREATE OR REPLACE TEMP TABLE charge_duplicate_groups AS
 WITH multi AS (
     -- only keys with two or more CG lines can hold a duplicate: group the rest no further
     SELECT facility, visit_number, cdm_code, service_date
-    FROM asof_charge_lines
-    WHERE txn_type = 'CG' AND service_date BETWEEN $window_start AND $as_of
-    GROUP BY ALL
-    HAVING count(*) > 1
+    FROM charge_posted_keys
+    WHERE cg_lines > 1
 ), cg AS (
     SELECT l.facility, l.visit_number, l.cdm_code, l.service_date, l.quantity,
            l.extended_amount, l.unit_amount, l.modifiers, l.performing_npi,
@@ -161,10 +172,13 @@ WITH multi AS (
     WHERE l.txn_type = 'CG'
     GROUP BY ALL
 ), cd AS (
-    SELECT facility, visit_number, cdm_code, service_date, quantity,
-           abs(extended_amount) AS amount, count(*) AS credits
-    FROM asof_charge_lines
-    WHERE txn_type = 'CD' AND service_date BETWEEN $window_start AND $as_of
+    SELECT l.facility, l.visit_number, l.cdm_code, l.service_date, l.quantity,
+           abs(l.extended_amount) AS amount, count(*) AS credits
+    FROM asof_charge_lines l
+    SEMI JOIN multi m
+      ON m.facility = l.facility AND m.visit_number = l.visit_number
+     AND m.cdm_code = l.cdm_code AND m.service_date = l.service_date
+    WHERE l.txn_type = 'CD'
     GROUP BY ALL
 )
 SELECT g.*, COALESCE(cd.credits, 0) AS credits,
@@ -194,15 +208,6 @@ WITH expected AS (
     FROM charge_duplicate_groups
     WHERE live_lines > 1
     GROUP BY ALL
-), posted AS (
-    SELECT facility, visit_number, cdm_code, service_date,
-           sum(signed_quantity)                                    AS net_qty,
-           sum(signed_amount)                                      AS posted_amount,
-           min(department_code)                                    AS department_code,
-           count(*)                                                AS posted_lines
-    FROM asof_charge_lines
-    WHERE service_date BETWEEN $window_start AND $as_of
-    GROUP BY ALL
 ), keys AS (
     SELECT COALESCE(e.facility, p.facility)                 AS facility,
            COALESCE(e.visit_number, p.visit_number)         AS visit_number,
@@ -214,7 +219,7 @@ WITH expected AS (
            COALESCE(p.department_code, e.department_code)   AS department_code,
            e.item_or_ndc, COALESCE(p.posted_lines, 0)      AS posted_lines
     FROM expected e
-    FULL OUTER JOIN posted p
+    FULL OUTER JOIN charge_posted_keys p
       ON p.facility = e.facility AND p.visit_number = e.visit_number
      AND p.cdm_code IS NOT DISTINCT FROM e.cdm_code AND p.service_date = e.service_date
     LEFT JOIN extra x
