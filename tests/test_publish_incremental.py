@@ -88,8 +88,8 @@ def _published_rows(path: Path, table: str) -> int:
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory) -> Nights:
     """Nine nights of the demo system, published after each; then a backfill of an old day, a
-    correction in one old partition, a change to a small table and a night with no change, each
-    published."""
+    correction in one old partition, duplicate rows added and one taken away, a change to a small
+    table and a night with no change, each published."""
     root = tmp_path_factory.mktemp("incremental_publish")
     generate(root / "landing", GeneratorOptions(start=START, days=NIGHTS, visits_per_day=6, seed=11))
     settings = default_settings(root / "landing", root / "warehouse.duckdb")
@@ -104,6 +104,16 @@ def nights(tmp_path_factory) -> Nights:
         con.execute("UPDATE recon.charge_matches SET posted_qty = posted_qty + 1 "
                     "WHERE service_date = $d", {"d": START + dt.timedelta(days=1)})
     out.summaries["correction"] = _publish(settings)
+    with Warehouse(settings.warehouse_path).writer() as con:  # one old row, twice more
+        con.execute("INSERT INTO recon.charge_match_lines SELECT * FROM recon.charge_match_lines "
+                    "WHERE rowid = (SELECT min(rowid) FROM recon.charge_match_lines) "
+                    "UNION ALL SELECT * FROM recon.charge_match_lines "
+                    "WHERE rowid = (SELECT min(rowid) FROM recon.charge_match_lines)")
+    out.summaries["duplicated"] = _publish(settings)
+    with Warehouse(settings.warehouse_path).writer() as con:  # and one of the three copies goes
+        con.execute("DELETE FROM recon.charge_match_lines "
+                    "WHERE rowid = (SELECT max(rowid) FROM recon.charge_match_lines)")
+    out.summaries["one_copy_less"] = _publish(settings)
     with Warehouse(settings.warehouse_path).writer() as con:  # a small table changes
         con.execute("UPDATE recon.rule_catalogue SET description = description || ' (edited)' "
                     "WHERE rule_id = 'MISSING_CHARGE'")
@@ -162,6 +172,11 @@ def test_only_the_changed_partitions_are_written(nights):
                for n, t in s["correction"].tables.items() if t.replaced}
     day2 = _count_where(nights, "recon.charge_matches", "service_date", START + dt.timedelta(days=1))
     assert written == {"recon.charge_matches": (1, day2, day2)}
+    # duplicate rows count: the row's copies are deleted and written again, nothing else
+    for step, deleted, inserted in (("duplicated", 1, 3), ("one_copy_less", 3, 2)):
+        assert {n: (t.replaced, t.rows_deleted, t.rows_inserted)
+                for n, t in s[step].tables.items() if t.replaced} == {
+            "recon.charge_match_lines": (1, deleted, inserted)}, step
     # a small table that changed is replaced whole, and nothing else is written
     assert {n: t.replaced for n, t in s["small"].tables.items() if t.replaced} == {
         "recon.rule_catalogue": 1}
