@@ -17,16 +17,25 @@ WHERE extract_date = (SELECT max(extract_date) FROM staging.cost_centers
                       WHERE extract_date <= $as_of)
 QUALIFY row_number() OVER (PARTITION BY cost_center ORDER BY valid_from DESC NULLS LAST) = 1;
 
--- Billing accounts: each visit's row in the latest snapshot that still lists it.
+-- Billing accounts: each visit's row in the latest snapshot that still lists it (one hash
+-- aggregate keeping the newest row, rather than sorting every snapshot row).
 CREATE OR REPLACE TEMP TABLE asof_accounts AS
-SELECT visit_number, facility, account_number, patient_class, admit_date, discharge_date,
-       account_status, final_bill_date, total_charges, extract_date AS snapshot_date,
-       extract_date = (SELECT max(extract_date) FROM staging.billing_accounts
-                       WHERE extract_date <= $as_of) AS in_latest_snapshot
-FROM staging.billing_accounts
-WHERE extract_date <= $as_of
-QUALIFY row_number() OVER (PARTITION BY facility, visit_number
-                           ORDER BY extract_date DESC, row_number DESC) = 1;
+WITH newest AS (
+    SELECT facility, visit_number,
+           arg_max({'account_number': account_number, 'patient_class': patient_class,
+                    'admit_date': admit_date, 'discharge_date': discharge_date,
+                    'account_status': account_status, 'final_bill_date': final_bill_date,
+                    'total_charges': total_charges, 'snapshot_date': extract_date},
+                   (extract_date, row_number)) AS r
+    FROM staging.billing_accounts
+    WHERE extract_date <= $as_of
+    GROUP BY facility, visit_number
+)
+SELECT visit_number, facility, r.account_number, r.patient_class, r.admit_date, r.discharge_date,
+       r.account_status, r.final_bill_date, r.total_charges, r.snapshot_date,
+       r.snapshot_date = (SELECT max(extract_date) FROM staging.billing_accounts
+                          WHERE extract_date <= $as_of) AS in_latest_snapshot
+FROM newest;
 
 -- Net posted charges of every visit (all lines, whatever their code, department or date; each
 -- transaction id once, the first delivery wins).
