@@ -7,12 +7,13 @@ repetitions, components, subcomponents, missing fields, other encoding character
 
 from __future__ import annotations
 
+import io
 import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile.formats.hl7v2 import Message, hl7_date, read_charges
+from reconcile.formats.hl7v2 import Message, _segments, hl7_date, read_charges
 
 ENCODINGS = ["|^~\\&", "|^~\\&", "#!$%@", "|^~\\"]
 PLAIN = ["", "A", "12", "20261005", "2026100", "104.75", "é", " "]
@@ -67,3 +68,15 @@ def test_fast_paths_read_what_the_generic_access_reads(tmp_path_factory, enc, ft
     expected = [_reference(msg, ft1, i) for i, ft1 in enumerate(msg.all("FT1"))]
     got = [{k: _none(v) for k, v in row.items() if k in expected[0]} for row in rows]
     assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.lists(st.sampled_from(["A", "B", "\r", "\n", "\r\n", " ", "é"]), max_size=60).map("".join),
+       chunk=st.integers(1, 9))
+def test_segments_read_in_chunks_are_the_lines(text, chunk):
+    data = text.encode()
+
+    def handle() -> io.TextIOWrapper:
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None)
+
+    assert list(_segments(handle(), chunk)) == [line.rstrip("\n") for line in handle()]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import IO
 
 from reconcile.formats.records import (
     LOCATOR,
@@ -185,6 +186,18 @@ _ONCE_PER_MESSAGE = ("EVN", "PID", "PV1")
 _MARKERS = frozenset(("MSH", *_ONCE_PER_MESSAGE, *ENVELOPE))
 
 
+def _segments(handle: IO[str], chunk_chars: int = 1 << 20) -> Iterator[str]:
+    """The lines of a text file opened with universal newlines, without their "\n", read a
+    chunk at a time (cheaper than line by line); a last line without "\n" is one too."""
+    rest = ""
+    while chunk := handle.read(chunk_chars):
+        lines = (rest + chunk).split("\n") if rest else chunk.split("\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
 def iter_messages(path: Path, span: Span | None = None
                   ) -> Iterator[tuple[int, list[str]] | RowIssue]:
     """Yield (message number, segment strings) per message, or a RowIssue for a message that
@@ -207,8 +220,7 @@ def iter_messages(path: Path, span: Span | None = None
 
     try:
         with open_text(path, span, newline=None) as handle:
-            for line in handle:
-                segment = line.rstrip("\n")
+            for segment in _segments(handle):
                 seg_id = segment[:3]
                 if current is not None and seg_id not in _MARKERS:  # the common case: FT1, ...
                     if segment and not (segment[:1].isspace() and not segment.strip()):
