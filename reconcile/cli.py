@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "kept beside it as <name>.bak-<timestamp>")
     reb.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
 
+    pub = sub.add_parser("publish", help="publish the analyst database now (incremental: only "
+                         "what changed since the previous one is written)")
+    pub.add_argument("--warehouse", type=Path, help="DuckDB warehouse file (overrides the config)")
+    pub.add_argument("--full", action="store_true",
+                     help="write it from scratch instead of starting from the previous one")
+    pub.add_argument("--config", type=Path, help="ChartLedger TOML configuration")
+
     fetch = sub.add_parser("fetch", help="fetch one extract date's feeds over the configured "
                            "channels (SFTP, REST API, FHIR Bulk, SQL) into the landing directory")
     fetch.add_argument("--config", type=Path, required=True, help="ChartLedger TOML configuration")
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_rebuild(args)
         if args.command == "fetch":
             return cmd_fetch(args)
+        if args.command == "publish":
+            return cmd_publish(args)
         if args.command == "serve-demo":
             return cmd_serve_demo(args)
     except ConfigError as exc:
@@ -172,6 +181,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     outcome = run_range(settings, args.start, args.end, config_file=args.config)
     return 0 if outcome.ok else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    if args.config:
+        settings = resolve_settings(args.config, None, args.warehouse)
+    elif args.warehouse:  # the landing directory plays no part in a publish
+        settings = default_settings(args.warehouse.resolve().parent, args.warehouse.resolve())
+    else:
+        raise ConfigError("give --config or --warehouse")
+    if not settings.warehouse_path.exists():
+        raise ConfigError(f"warehouse {settings.warehouse_path} does not exist")
+    from reconcile.publish import publish_with_summary
+    from reconcile.warehouse import Warehouse
+
+    with Warehouse(settings.warehouse_path, settings.duckdb).writer() as con:
+        summary = publish_with_summary(con, settings.analyst_path, full=args.full or None)
+    how = summary.mode + (f" ({summary.reason})" if summary.reason else "")
+    print(f"published {summary.target}: {how}, {summary.rows_written:,} rows written in "
+          f"{summary.seconds:.1f} s")
+    return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

@@ -264,3 +264,13 @@ def test_a_full_publish_can_be_asked_for(nights, tmp_path, monkeypatch):
     assert _publish(nights.settings, target).mode == "full"
     monkeypatch.delenv("CHARTLEDGER_PUBLISH_FULL")
     assert _publish(nights.settings, target).mode == "incremental"
+
+
+def test_chartledger_publish_command(nights, capsys):
+    from reconcile.cli import main
+
+    warehouse = str(nights.settings.warehouse_path)
+    assert main(["publish", "--warehouse", warehouse]) == 0
+    assert "incremental, 0 rows written" in capsys.readouterr().out
+    assert main(["publish", "--warehouse", warehouse, "--full"]) == 0
+    assert "full (asked for)" in capsys.readouterr().out
