@@ -5,7 +5,13 @@ generator's records (unique ids), then loads each with `load_landed_file` into a
 a child process of its own and reports rows/s and peak RSS. Also compares the HL7 reader's message
 rate with the `hl7` package's `hl7.parse` on the same messages (why we split fields ourselves).
 
-    .venv/bin/python bench/parse_throughput.py --rows 1000000
+Large HL7 and NDJSON files are parsed in worker processes (reconcile/parallel_parse.py): the
+pool is started before the clock runs (it stays warm across the files of a run) and its start-up
+is reported apart, with the rate it would give if counted in. `--workers 0` measures the
+in-thread path. The 1-minute load average is sampled every second during each load (other work
+on the machine slows it: run timed benchmarks under `flock /tmp/chartledger-bench.lock`).
+
+    .venv/bin/python bench/parse_throughput.py --rows 1000000 [--workers N] [--feeds charges]
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +78,7 @@ def build_inputs(root: Path, rows: int) -> tuple[Path, Path, list[str]]:
 
 
 def _load(landing: str, warehouse: str, feed: str, queue: mp.Queue) -> None:
+    from reconcile import parallel_parse
     from reconcile.landing import discover
     from reconcile.staging import load_landed_file
     from reconcile.warehouse import Warehouse
@@ -79,21 +87,55 @@ def _load(landing: str, warehouse: str, feed: str, queue: mp.Queue) -> None:
     wh.ensure_schema()
     files = [f for f in discover(Path(landing), DAY) if f.feed.name == feed]
     started = time.perf_counter()
+    settings = parallel_parse.Settings.from_env()
+    in_processes = parallel_parse.uses_processes(feed, files[0].path, settings)
+    if in_processes:
+        parallel_parse.warm(settings)
+    pool_start = time.perf_counter() - started
+    started = time.perf_counter()
     with wh.writer() as con:
         outcome = load_landed_file(con, files[0], "bench")
     seconds = time.perf_counter() - started
+    pool = parallel_parse._POOL  # peak RSS of the busiest worker process (VmHWM)
+    children = max((_peak_rss_mb(pid) for pid in (pool._processes or {})), default=0.0) \
+        if pool is not None else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((outcome.outcome, outcome.rows_loaded, outcome.rows_rejected, seconds, peak))
+    parallel_parse.shutdown()
+    workers = settings.workers if in_processes else 0
+    queue.put((outcome.outcome, outcome.rows_loaded, outcome.rows_rejected, seconds, peak,
+               pool_start, workers, children))
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1]) / 1024
 
 
 def measure(landing: Path, work: Path, feed: str) -> tuple:
+    """Load the feed's file in a fresh child process; its results and the load averages seen."""
     queue: mp.Queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
         target=_load, args=(str(landing), str(work / f"{feed}.duckdb"), feed, queue))
+    loads: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     proc.start()
     result = queue.get()
     proc.join()
-    return result
+    done.set()
+    sampler.join()
+    loads = loads or [os.getloadavg()[0]]
+    return (*result, max(loads), sum(loads) / len(loads))
 
 
 def reader_rates(messages: list[str]) -> tuple[float, float]:
@@ -130,23 +172,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parse worker processes (CHARTLEDGER_PARSE_PROCESSES; 0 = in-thread)")
+    parser.add_argument("--feeds", default="charges,cabinet_transactions")
     args = parser.parse_args()
+    if args.workers is not None:
+        os.environ["CHARTLEDGER_PARSE_PROCESSES"] = str(args.workers)
+    feeds = args.feeds.split(",")
     work = args.work or Path(tempfile.mkdtemp(prefix="clparse-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"building {args.rows:,} FT1 segments and {args.rows:,} cabinet rows in {work} ...")
     dft, adc, messages = build_inputs(work, args.rows)
     ours, theirs = reader_rates(messages)
     rows = []
-    for feed, target, unit in (("charges", 50_000, "FT1 segments"),
-                               ("cabinet_transactions", 200_000, "CSV rows")):
-        outcome, loaded, rejected, seconds, peak = measure(work / "landing", work, feed)
-        rows.append((feed, unit, loaded, rejected, outcome, seconds, loaded / seconds, peak, target))
+    for feed, target in (("charges", 50_000), ("cabinet_transactions", 200_000)):
+        if feed not in feeds:
+            continue
+        (outcome, loaded, rejected, seconds, peak, pool_start, workers, children, load_max,
+         load_mean) = measure(work / "landing", work, feed)
+        rows.append((feed, loaded, rejected, outcome, seconds, loaded / seconds, peak, target,
+                     pool_start, workers, children, load_max, load_mean))
     print(f"\nmachine: {machine()}")
     print(f"{'feed':<22}{'rows':>11}{'rejected':>9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}"
-          f"{'target':>9}")
-    for feed, _unit, loaded, rejected, outcome, seconds, rate, peak, target in rows:
+          f"{'target':>9}{'workers':>8}{'pool s':>7}{'rows/s+pool':>12}{'worker MB':>10}"
+          f"{'load1 max/mean':>16}")
+    for (feed, loaded, rejected, outcome, seconds, rate, peak, target, pool_start, workers,
+         children, load_max, load_mean) in rows:
+        with_pool = loaded / (seconds + pool_start)
         print(f"{feed:<22}{loaded:>11,}{rejected:>9,}{seconds:>9.1f}{rate:>10,.0f}{peak:>9,.0f}"
-              f"{target:>9,}  {outcome}")
+              f"{target:>9,}{workers:>8}{pool_start:>7.1f}{with_pool:>12,.0f}{children:>10,.0f}"
+              f"{load_max:>9.2f}/{load_mean:.2f}  {outcome}")
     print(f"HL7 reader: ours {ours:,.0f} messages/s, hl7.parse {theirs:,.0f} messages/s "
           f"({ours / theirs:.1f}x) on {len(messages):,} DFT messages")
     if args.work is None:
