@@ -16,6 +16,10 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from reconcile.formats.records import (
     LOCATOR,
     BatchBuilder,
@@ -25,6 +29,7 @@ from reconcile.formats.records import (
     RowIssue,
     Span,
     clip,
+    null_if_empty,
     open_text,
 )
 
@@ -75,6 +80,7 @@ class Message:
             raise ValueError("message does not start with an MSH segment")
         sep = header[3]
         self.enc, self._special, self._not_component = _encoding(header[3:8])
+        self.standard = header[3:8] == "|^~\\&"
         self.segments: list[tuple[str, list[str]]] = []
         for text in segments:
             fields = text.split(sep)
@@ -382,14 +388,117 @@ def _ft1_locator(index: int) -> str:
     return f"FT1 #{index + 1}"
 
 
+_STANDARD = "|^~\\&"  # MSH-1 and MSH-2 of nearly every message
+_SLOW_FT1 = r"[~\\&]"  # a repetition, escape or subcomponent somewhere in the segment
+
+
+class _ChargeBuilder(NestedBatchBuilder):
+    """Charge rows of a batch: the FT1 segment texts of messages in the standard encoding, read
+    column by column with Arrow's string kernels when the batch is cut, and rows already read
+    in Python (other encodings), kept apart by row index.
+
+    A segment Arrow cannot read exactly as `_ft1_row` does (a repetition, escape or subcomponent
+    anywhere in it, a component outside FT1-7, a date that is not YYYYMMDD) is read by
+    `_ft1_row` at the cut; "" is null in every column, as no value read here is ever ""."""
+
+    def __init__(self) -> None:
+        super().__init__(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR], empty_is_null=True)
+        self.positions: list[int] = []
+        self.read: dict[int, tuple[str | None, ...]] = {}
+
+    def add_segments(self, texts: list[str]) -> None:
+        """The FT1 segments (standard encoding) of the parent added last."""
+        self.rows.extend(texts)  # type: ignore[arg-type]
+        self.positions.extend(range(len(texts)))
+        self.parent_of_row.extend([len(self.parents) - 1] * len(texts))
+
+    def add_read(self, rows: list[tuple[str | None, ...]]) -> None:
+        """Rows already read (other encodings) of the parent added last."""
+        for row in rows:
+            self.read[len(self.rows)] = row
+            self.rows.append("")  # type: ignore[arg-type]
+            self.positions.append(0)
+            self.parent_of_row.append(len(self.parents) - 1)
+
+    def row_arrays(self) -> list[pa.Array]:
+        texts = self.rows
+        arrays = _ft1_arrays(texts, self.positions)  # type: ignore[arg-type]
+        read = self.read
+        if len(texts):
+            inexact, segments = arrays.pop(), arrays.pop()
+            slow = pc.or_(pc.match_substring_regex(segments, _SLOW_FT1), inexact)
+            for index in np.flatnonzero(slow.to_numpy(zero_copy_only=False)).tolist():
+                if index not in read:
+                    read[index] = _ft1_row(_STANDARD_MESSAGE, texts[index].split("|"),
+                                           self.positions[index])
+        else:
+            arrays = arrays[:-2]
+        if read:
+            indices = sorted(read)
+            mask = np.zeros(len(texts), dtype=bool)
+            mask[indices] = True
+            chosen = pa.array(mask)
+            columns = list(zip(*(read[i] for i in indices), strict=True))
+            arrays = [pc.replace_with_mask(array, chosen, pa.array(values, type=pa.string()))
+                      for array, values in zip(arrays, columns, strict=True)]
+        self.positions, self.read = [], {}
+        return [null_if_empty(a) for a in arrays]
+
+
+_EMPTY = pa.array([], type=pa.string())
+
+
+def _ft1_arrays(texts: list[str], positions: list[int]) -> list[pa.Array]:
+    """The charge columns of FT1 segment texts (standard encoding), then the segments and
+    where Arrow's reading is not exact (a component outside FT1-7, a date not YYYYMMDD)."""
+    if not texts:
+        return [_EMPTY] * (len(CHARGE_COLUMNS) - 6 + 1 + 2)
+    segments = pa.array(texts, type=pa.string())
+    padded = pc.binary_join_element_wise(segments, "|" * _FT1_WIDTH, "")
+    parts = pc.split_pattern(padded, "|")
+    field = {n: pc.list_element(parts, n) for n in _FT1_FIELDS}
+    cdm_field = field[7]
+    inexact = pc.not_equal(pc.count_substring(segments, "^"), pc.count_substring(cdm_field, "^"))
+    dates = []
+    for n in (4, 5):
+        value = field[n]
+        yyyymmdd = pc.match_substring_regex(value, r"^[0-9]{8}$")
+        inexact = pc.or_(inexact, pc.and_(pc.invert(yyyymmdd), pc.not_equal(value, "")))
+        iso = pc.binary_join_element_wise(pc.utf8_slice_codeunits(value, 0, 4),
+                                          pc.utf8_slice_codeunits(value, 4, 6),
+                                          pc.utf8_slice_codeunits(value, 6, 8), "-")
+        dates.append(pc.if_else(yyyymmdd, iso, value))
+    cdm = pc.split_pattern(pc.binary_join_element_wise(cdm_field, "^", ""), "^")
+    locators = pa.array([_ft1_locator(i) for i in range(max(positions) + 1)], type=pa.string())
+    return [field[1], field[2], *dates, field[6], pc.list_element(cdm, 0), pc.list_element(cdm, 1),
+            *(field[n] for n in (10, 11, 12, 13, 20, 21, 23, 25, 26, 29)),
+            locators.take(pa.array(positions, type=pa.int32())), segments, inexact]
+
+
+def _ft1_row(msg: Message, ft1: list[str], position: int) -> tuple[str | None, ...]:
+    """A charge row's FT1 values (CHARGE_COLUMNS from ft1_set_id, then the locator)."""
+    t = _FT1_PICK(ft1 if len(ft1) >= _FT1_WIDTH else ft1 + _FT1_PAD[len(ft1)])
+    joined = "".join(t)
+    if msg._special(joined) is None:  # plain values only
+        return (t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], t[5], None, *t[6:],
+                _ft1_locator(position))
+    component = msg.enc.component
+    if msg._not_component(joined) is None and joined.count(component) == t[5].count(component):
+        cdm = t[5].split(component)  # components in FT1-7 only
+        return (t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], cdm[0], cdm[1], *t[6:],
+                _ft1_locator(position))
+    v = msg.plain_values(ft1, _FT1_PLAIN)
+    cdm_code, cdm_description = msg.values(ft1, _FT1_CDM)
+    return (v[0], v[1], hl7_date(v[2]), hl7_date(v[3]), v[4], cdm_code, cdm_description,
+            *v[5:13], "~".join(msg.repetitions(ft1, 26)) or None, v[13], _ft1_locator(position))
+
+
 def read_charges(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
     """One row per FT1 segment of DFT^P03 messages, carrying the message's visit and patient.
 
-    The charge columns are built with "" as null (no value read here is ever ""), so the common
-    FT1 segment (no repetition, escape or subcomponent, components in FT1-7 only) is read with
-    one pick of its fields, one search and the split of FT1-7."""
-    builder = NestedBatchBuilder(CHARGE_COLUMNS[:6], [*CHARGE_COLUMNS[6:], LOCATOR],
-                                 empty_is_null=True)
+    The FT1 segments of a message in the standard encoding are read in Arrow when the batch is
+    cut (_ChargeBuilder); those of other encodings here, by `_ft1_row`."""
+    builder = _ChargeBuilder()
     for msg, segments in _headers(path, builder, span):
         number = msg.number
         msh = msg.segments[0][1]
@@ -397,11 +506,12 @@ def read_charges(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
         pid = pv1 = None
         ft1s = []
         for text in segments:  # as Message.first("PID"), first("PV1") and all("FT1")
+            if text.startswith("FT1") and text[3:4] in ("", sep):
+                ft1s.append(text)
+                continue
             fields = text.split(sep)
             seg_id = fields[0]
-            if seg_id == "FT1":
-                ft1s.append(fields)
-            elif seg_id == "PID":
+            if seg_id == "PID":
                 pid = fields if pid is None else pid
             elif seg_id == "PV1":
                 pv1 = fields if pv1 is None else pv1
@@ -417,29 +527,13 @@ def read_charges(path: Path, span: Span | None = None) -> Iterator[RecordBatch]:
             number, control_id, f"{kind}^{trigger}" if kind and trigger else kind,  # message_type
             facility, visit, mrn, account,
         ))
-        special, not_component, component = msg._special, msg._not_component, msg.enc.component
-        rows = []
-        add = rows.append
-        for position, ft1 in enumerate(ft1s):
-            t = _FT1_PICK(ft1 if len(ft1) >= _FT1_WIDTH else ft1 + _FT1_PAD[len(ft1)])
-            joined = "".join(t)
-            if special(joined) is None:  # plain values only
-                add((t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], t[5], None, *t[6:],
-                     _ft1_locator(position)))
-            elif (not_component(joined) is None
-                  and joined.count(component) == t[5].count(component)):  # components in FT1-7
-                cdm = t[5].split(component)
-                add((t[0], t[1], hl7_date(t[2]), hl7_date(t[3]), t[4], cdm[0], cdm[1], *t[6:],
-                     _ft1_locator(position)))
-            else:
-                v = msg.plain_values(ft1, _FT1_PLAIN)
-                cdm_code, cdm_description = msg.values(ft1, _FT1_CDM)
-                add((
-                    v[0], v[1], hl7_date(v[2]), hl7_date(v[3]), v[4], cdm_code, cdm_description,
-                    *v[5:13], "~".join(msg.repetitions(ft1, 26)) or None, v[13],
-                    _ft1_locator(position),
-                ))
-        builder.add_rows(rows)
+        if msg.standard:
+            builder.add_segments(ft1s)
+        else:
+            builder.add_read([_ft1_row(msg, text.split(sep), i) for i, text in enumerate(ft1s)])
         if builder.full():
             yield builder.cut()
     yield from builder.drain()
+
+
+_STANDARD_MESSAGE = Message(0, ["MSH" + _STANDARD])  # the encoding of `_ft1_row` for Arrow's misses

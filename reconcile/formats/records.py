@@ -104,14 +104,16 @@ def text_frame(rows: list[tuple[Any, ...]], names: list[str],
 
 def _text_array(values: tuple[str | None, ...], empty_is_null: bool) -> pd.api.extensions.ExtensionArray:
     array = pa.array(values, type=pa.string())
-    if empty_is_null:  # "" becomes null: the same strings under a validity bitmap without them
-        valid = pc.not_equal(array, "")
-        if array.null_count:
-            valid = pc.fill_null(valid, False)
-        array = pa.Array.from_buffers(pa.string(), len(array),
-                                      [valid.buffers()[1], *array.buffers()[1:]],
-                                      offset=array.offset)
-    return pd.arrays.ArrowStringArray(array)
+    return pd.arrays.ArrowStringArray(null_if_empty(array) if empty_is_null else array)
+
+
+def null_if_empty(array: pa.Array) -> pa.Array:
+    """"" becomes null: the same strings under a validity bitmap without them."""
+    valid = pc.not_equal(array, "")
+    if array.null_count:
+        valid = pc.fill_null(valid, False)
+    return pa.Array.from_buffers(pa.string(), len(array), [valid.buffers()[1], *array.buffers()[1:]],
+                                 offset=array.offset)
 
 
 @dataclass
@@ -195,16 +197,21 @@ class NestedBatchBuilder:
         index = np.asarray(self.parent_of_row, dtype="int64")
         taken = pa.array(index, type=pa.int64())
         parents = list(zip(*self.parents, strict=True)) or [()] * (len(self.parent_columns) + 1)
-        rows = list(zip(*self.rows, strict=True)) or [()] * len(self.columns)
         data: dict[str, Any] = {"row_number": np.asarray(parents[0], dtype="int64")[index]}
         for name, values in zip(self.parent_columns, parents[1:], strict=True):
             data[name] = pd.arrays.ArrowStringArray(pa.array(values, type=pa.string()).take(taken))
-        for name, values in zip(self.columns, rows, strict=True):
-            data[name] = _text_array(values, empty_is_null=self.empty_is_null)
+        for name, array in zip(self.columns, self.row_arrays(), strict=True):
+            data[name] = pd.arrays.ArrowStringArray(array)
         frame = pd.DataFrame(data)
         batch = RecordBatch(frame=frame, issues=self.issues)
         self.parents, self.rows, self.parent_of_row, self.issues = [], [], [], []
         return batch
+
+    def row_arrays(self) -> list[pa.Array]:
+        """The row columns of the batch (a builder that keeps its rows otherwise says how)."""
+        rows = list(zip(*self.rows, strict=True)) or [()] * len(self.columns)
+        arrays = [pa.array(values, type=pa.string()) for values in rows]
+        return [null_if_empty(a) for a in arrays] if self.empty_is_null else arrays
 
     def drain(self) -> Iterator[RecordBatch]:
         if self.rows or self.issues:
