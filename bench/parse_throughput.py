@@ -93,9 +93,11 @@ def _load(landing: str, warehouse: str, feed: str, queue: mp.Queue) -> None:
         parallel_parse.warm(settings)
     pool_start = time.perf_counter() - started
     started = time.perf_counter()
+    cpu = time.process_time()
     with wh.writer() as con:
         outcome = load_landed_file(con, files[0], "bench")
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu  # of this (parent) process: validation, inserts, ...
     pool = parallel_parse._POOL  # peak RSS of the busiest worker process (VmHWM)
     children = max((_peak_rss_mb(pid) for pid in (pool._processes or {})), default=0.0) \
         if pool is not None else 0.0
@@ -103,7 +105,7 @@ def _load(landing: str, warehouse: str, feed: str, queue: mp.Queue) -> None:
     parallel_parse.shutdown()
     workers = settings.workers if in_processes else 0
     queue.put((outcome.outcome, outcome.rows_loaded, outcome.rows_rejected, seconds, peak,
-               pool_start, workers, children))
+               pool_start, workers, children, cpu))
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -175,6 +177,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="parse worker processes (CHARTLEDGER_PARSE_PROCESSES; 0 = in-thread)")
     parser.add_argument("--feeds", default="charges,cabinet_transactions")
+    parser.add_argument("--clean", action="store_true", help="remove --work afterwards")
     args = parser.parse_args()
     if args.workers is not None:
         os.environ["CHARTLEDGER_PARSE_PROCESSES"] = str(args.workers)
@@ -188,23 +191,23 @@ def main() -> None:
     for feed, target in (("charges", 50_000), ("cabinet_transactions", 200_000)):
         if feed not in feeds:
             continue
-        (outcome, loaded, rejected, seconds, peak, pool_start, workers, children, load_max,
+        (outcome, loaded, rejected, seconds, peak, pool_start, workers, children, cpu, load_max,
          load_mean) = measure(work / "landing", work, feed)
         rows.append((feed, loaded, rejected, outcome, seconds, loaded / seconds, peak, target,
-                     pool_start, workers, children, load_max, load_mean))
+                     pool_start, workers, children, cpu, load_max, load_mean))
     print(f"\nmachine: {machine()}")
     print(f"{'feed':<22}{'rows':>11}{'rejected':>9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}"
           f"{'target':>9}{'workers':>8}{'pool s':>7}{'rows/s+pool':>12}{'worker MB':>10}"
-          f"{'load1 max/mean':>16}")
+          f"{'parent cpu s':>13}{'load1 max/mean':>16}")
     for (feed, loaded, rejected, outcome, seconds, rate, peak, target, pool_start, workers,
-         children, load_max, load_mean) in rows:
+         children, cpu, load_max, load_mean) in rows:
         with_pool = loaded / (seconds + pool_start)
         print(f"{feed:<22}{loaded:>11,}{rejected:>9,}{seconds:>9.1f}{rate:>10,.0f}{peak:>9,.0f}"
               f"{target:>9,}{workers:>8}{pool_start:>7.1f}{with_pool:>12,.0f}{children:>10,.0f}"
-              f"{load_max:>9.2f}/{load_mean:.2f}  {outcome}")
+              f"{cpu:>13.1f}{load_max:>9.2f}/{load_mean:.2f}  {outcome}")
     print(f"HL7 reader: ours {ours:,.0f} messages/s, hl7.parse {theirs:,.0f} messages/s "
           f"({ours / theirs:.1f}x) on {len(messages):,} DFT messages")
-    if args.work is None:
+    if args.work is None or args.clean:
         shutil.rmtree(work, ignore_errors=True)
 
 
