@@ -19,6 +19,12 @@ warehouse, writing only what differs:
   days would write the 14-day window every night);
 - a table without one is compared whole and, when it differs, replaced whole.
 
+The published side's fingerprints are those the warehouse had at the previous publish: they are
+kept beside the file (`.analyst.duckdb.fingerprints.json`) with the sha256 of the file's bytes,
+and used only when the copy just made has exactly that sha256 (computed while copying) and the
+same DuckDB version; otherwise the copy's rows are hashed. The views and COMMENT ON statements are
+applied in one transaction.
+
 The fingerprint of a set of rows is (count(*), sum(hash(all published columns)) as HUGEINT). The
 sum is a multiset hash: it sees duplicate rows and is independent of row order. Two different
 sets of rows with equal count and equal 64-bit hash sum go unnoticed only on a hash collision
@@ -35,9 +41,11 @@ anything else in it, or a file more than half free blocks (deletes; a full publi
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
+import json
 import logging
 import os
-import shutil
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -59,6 +67,7 @@ VIEWS_OF_EXCEPTIONS = (
 )
 PHI_COLUMNS = ("mrn", "patient_name", "first_name", "last_name", "birth_date", "dob")
 ENV_FULL = "CHARTLEDGER_PUBLISH_FULL"
+COPY_CHUNK = 8 << 20
 # A previous file with more free than used blocks is not reused: a full publish compacts it.
 MAX_FREE_SHARE = 0.5
 
@@ -76,9 +85,12 @@ class TableSync:
     """What an incremental publish did to one table."""
 
     partitions: int = 0  # partitions in the warehouse (1 for a table compared whole)
-    replaced: int = 0  # partitions deleted and inserted again (whole table: 0 or 1)
+    replaced: int = 0  # partitions with rows deleted and inserted (whole table: 0 or 1)
     rows_deleted: int = 0
     rows_inserted: int = 0
+    # the table's fingerprints as published: {partition value: (count, hash sum)}, one entry
+    # (key None) for a table compared whole; empty after a full publish (not computed)
+    fingerprints: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -86,6 +98,7 @@ class PublishSummary:
     target: Path
     mode: str = "full"  # full | incremental
     reason: str = ""  # why a publish was full
+    recorded_fingerprints: bool = False  # the previous file's recorded fingerprints were used
     seconds: float = 0.0
     tables: dict[str, TableSync] = field(default_factory=dict)
 
@@ -145,12 +158,12 @@ def publish_with_summary(con: duckdb.DuckDBPyConnection, target: Path,
         if summary.mode == "full":
             _full(con, tables, tmp, summary)
         _document(tmp, tables, incremental=summary.mode == "incremental")
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
+        digest = _fsync_and_digest(tmp)
     except BaseException:
         _unlink_copy(tmp)  # (a killed process leaves it: the next publish removes it)
         raise
     os.replace(tmp, target)
+    _record_fingerprints(target, digest, tables, summary)
     write_data_dictionary(tables, target.with_name("DATA_DICTIONARY.md"))
     summary.seconds = time.perf_counter() - started
     replaced = {n: t.replaced for n, t in summary.tables.items() if t.replaced}
@@ -175,9 +188,11 @@ def _incremental(con: duckdb.DuckDBPyConnection, tables: list[PublishedTable], t
     """Copy the previous file to `tmp` and bring its tables up to date; _Fallback when it cannot
     serve (the caller then removes the copy and publishes in full)."""
     try:
-        shutil.copyfile(target, tmp)  # kernel-side copy (sendfile / copy_file_range)
+        digest = _copy_file(target, tmp)
     except OSError as exc:
         raise _Fallback(f"previous file not copied: {exc}") from exc
+    recorded = _recorded_fingerprints(target, digest)
+    summary.recorded_fingerprints = bool(recorded)
     try:
         con.execute(f"ATTACH '{tmp}' AS publishing")
     except duckdb.Error as exc:
@@ -187,7 +202,8 @@ def _incremental(con: duckdb.DuckDBPyConnection, tables: list[PublishedTable], t
         if problem:
             raise _Fallback(problem)
         for table in tables:
-            summary.tables[table.name] = _copy(con, table, incremental=True)
+            summary.tables[table.name] = _copy(con, table, incremental=True,
+                                               published_fingerprints=recorded.get(table.name))
     except duckdb.Error as exc:
         # e.g. a block of the previous file fails its checksum: correctness first
         _rollback(con)
@@ -293,8 +309,8 @@ def _source_types(con: duckdb.DuckDBPyConnection, table: PublishedTable) -> dict
         "ORDER BY column_index", {"s": src_schema, "t": src_name}).fetchall())
 
 
-def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable,
-          incremental: bool = False) -> TableSync:
+def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, incremental: bool = False,
+          published_fingerprints: dict | None = None) -> TableSync:
     """Bring one table into the attached `publishing` file: created from the warehouse (full),
     or brought up to date with it where its fingerprints differ (incremental)."""
     src_schema, src_name = _source_columns(con, table)
@@ -309,18 +325,22 @@ def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable,
         return TableSync(partitions=1, replaced=1, rows_inserted=rows)
     fingerprint = f"count(*), sum(hash({columns})::HUGEINT)"
     if table.partition is None:
-        new = con.execute(f"SELECT {fingerprint} FROM {source}").fetchone()
-        old = con.execute(f"SELECT {fingerprint} FROM {published}").fetchone()
-        if new == old:
-            return TableSync(partitions=1)
-        return _replace_whole(con, published, source, columns)
+        new = tuple(con.execute(f"SELECT {fingerprint} FROM {source}").fetchone())
+        old = (published_fingerprints or {}).get(None) or tuple(
+            con.execute(f"SELECT {fingerprint} FROM {published}").fetchone())
+        sync = (TableSync(partitions=1) if new == old
+                else _replace_whole(con, published, source, columns))
+        sync.fingerprints = {None: new}
+        return sync
     part = f'"{validate_identifier(table.partition, "partition column")}"'
     query = f"SELECT {part}, {fingerprint} FROM {{}} GROUP BY {part}"
-    new_parts = {r[0]: r[1:] for r in con.execute(query.format(source)).fetchall()}
-    old_parts = {r[0]: r[1:] for r in con.execute(query.format(published)).fetchall()}
+    new_parts = {r[0]: tuple(r[1:]) for r in con.execute(query.format(source)).fetchall()}
+    old_parts = published_fingerprints
+    if old_parts is None:
+        old_parts = {r[0]: tuple(r[1:]) for r in con.execute(query.format(published)).fetchall()}
     changed = [p for p in new_parts.keys() | old_parts.keys()
                if new_parts.get(p) != old_parts.get(p)]
-    sync = TableSync(partitions=len(new_parts))
+    sync = TableSync(partitions=len(new_parts), fingerprints=new_parts)
     if not changed:
         return sync
     dtype = _source_types(con, table)[table.partition]
@@ -382,6 +402,7 @@ def _document(tmp: Path, tables: list[PublishedTable], incremental: bool) -> Non
     """Views and COMMENT ON in the new file, then CHECKPOINT (no WAL left beside it)."""
     out = duckdb.connect(str(tmp))
     try:
+        out.execute("BEGIN TRANSACTION")  # one commit for every view and comment
         if incremental:  # the views of the previous file go: the same ones as a full publish
             for schema, view in out.execute(
                     "SELECT schema_name, view_name FROM duckdb_views() "
@@ -401,9 +422,91 @@ def _document(tmp: Path, tables: list[PublishedTable], incremental: bool) -> Non
             out.execute(f'COMMENT ON TABLE "{schema}"."{name}" IS {_literal(table.description)}')
             for column, text in table.columns.items():
                 out.execute(f'COMMENT ON COLUMN "{schema}"."{name}"."{column}" IS {_literal(text)}')
+        out.execute("COMMIT")
         out.execute("CHECKPOINT")
     finally:
         out.close()
+
+
+def _copy_file(source: Path, dest: Path) -> str:
+    """Copy `source` to `dest` and return the sha256 of the bytes copied."""
+    digest = hashlib.sha256()
+    with source.open("rb") as src, dest.open("wb") as out:
+        while chunk := src.read(COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_and_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        while chunk := handle.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fingerprints_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.fingerprints.json")
+
+
+def _record_fingerprints(target: Path, digest: str, tables: list[PublishedTable],
+                         summary: PublishSummary) -> None:
+    """Keep the published file's fingerprints beside it, tied to the sha256 of its bytes, so the
+    next incremental publish reads them instead of hashing every row of the copy again. Only an
+    incremental publish computes them for every table (a full one leaves none: the next publish
+    hashes the copy)."""
+    path = _fingerprints_path(target)
+    path.unlink(missing_ok=True)
+    if summary.mode != "incremental":
+        return
+    try:
+        data = {"sha256": digest, "duckdb": duckdb.__version__, "tables": {
+            t.name: {"partition": t.partition,
+                     "parts": [[_encode(k), *v]
+                               for k, v in summary.tables[t.name].fingerprints.items()]}
+            for t in tables}}
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, TypeError) as exc:  # the publish stands; the next one hashes the copy
+        log.warning("publish: fingerprints not recorded: %s", exc)
+
+
+def _recorded_fingerprints(target: Path, digest: str) -> dict[str, dict]:
+    """{table: {partition value: (count, hash sum)}} recorded for exactly these bytes, else {}."""
+    try:
+        data = json.loads(_fingerprints_path(target).read_text(encoding="utf-8"))
+        if data.get("sha256") != digest or data.get("duckdb") != duckdb.__version__:
+            return {}
+        current = {t.name: t.partition for t in load_dictionary()}
+        return {name: {_decode(k): (n, h) for k, n, h in spec["parts"]}
+                for name, spec in data["tables"].items()
+                if name in current and current[name] == spec["partition"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _encode(value: object) -> list:
+    if value is None:
+        return ["null"]
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return ["date", value.isoformat()]
+    if isinstance(value, str):
+        return ["str", value]
+    raise TypeError(f"partition value {value!r} cannot be recorded")
+
+
+def _decode(item: list) -> object:
+    kind = item[0]
+    if kind == "null":
+        return None
+    if kind == "date":
+        return dt.date.fromisoformat(item[1])
+    if kind == "str":
+        return item[1]
+    raise ValueError(f"unknown partition value kind {kind!r}")
 
 
 def write_data_dictionary(tables: list[PublishedTable], path: Path) -> Path:

@@ -154,7 +154,10 @@ def test_every_night_after_the_first_is_incremental_and_documented(nights):
         con.close()
     assert undocumented == [] and tables == (0,)
     assert {"open_exceptions", "queue_department", "queue_pharmacy", "queue_payroll"} <= views
-    assert not list(nights.root.glob(".analyst.duckdb.*"))  # no temporary copy left behind
+    assert not list(nights.root.glob(".analyst.duckdb.*tmp*"))  # no temporary copy left behind
+    # each incremental publish read the fingerprints the one before recorded
+    assert [k for k, s in summaries.items() if s.mode == "incremental"
+            and not s.recorded_fingerprints] == [(START + dt.timedelta(days=1)).isoformat()]
 
 
 def test_only_the_changed_partitions_are_written(nights):
@@ -254,7 +257,26 @@ def test_a_missing_or_corrupt_previous_file_publishes_in_full(nights, tmp_path, 
     assert summary.mode == "full"
     assert summary.reason == "no previous file" if damage == "missing" else summary.reason
     assert _differences(target, _full_copy(nights.settings, tmp_path)) == {}
-    assert not list(tmp_path.glob(".analyst.duckdb.*"))
+    assert not list(tmp_path.glob(".analyst.duckdb.*tmp*"))
+
+
+def test_a_published_file_changed_in_place_is_brought_back(nights, tmp_path):
+    """The recorded fingerprints belong to the bytes they were recorded for: a published file
+    changed behind the pipeline's back (here a row deleted from an old partition, a comment
+    changed) is hashed again and repaired, not trusted."""
+    target = _previous(nights, tmp_path)
+    shutil.copyfile(nights.root / ".analyst.duckdb.fingerprints.json",
+                    tmp_path / ".analyst.duckdb.fingerprints.json")
+    assert _publish(nights.settings, target).recorded_fingerprints  # untouched: used
+    con = duckdb.connect(str(target))
+    con.execute("DELETE FROM recon.charge_match_lines WHERE rowid = (SELECT min(rowid) "
+                "FROM recon.charge_match_lines)")
+    con.close()
+    summary = _publish(nights.settings, target)
+    assert summary.mode == "incremental" and not summary.recorded_fingerprints
+    assert {n: t.rows_inserted for n, t in summary.tables.items() if t.replaced} == {
+        "recon.charge_match_lines": 1}
+    assert _differences(target, _full_copy(nights.settings, tmp_path)) == {}
 
 
 def test_a_full_publish_can_be_asked_for(nights, tmp_path, monkeypatch):
