@@ -1,7 +1,10 @@
 -- Charge-capture match evidence of the decided days (matches_00_final_days.sql): one row per
 -- charge key with both sides and how they compared, and the records behind each key.
 CREATE OR REPLACE TEMP TABLE new_charge_matches AS
-SELECT facility, visit_number, cdm_code, service_date, expected_qty, posted_qty, posted_amount,
+SELECT facility, visit_number, cdm_code, service_date,
+       CAST(expected_qty AS DECIMAL(18,3)) AS expected_qty,
+       CAST(posted_qty AS DECIMAL(18,3)) AS posted_qty,
+       CAST(posted_amount AS DECIMAL(18,2)) AS posted_amount,
        CASE WHEN unknown_cdm OR unknown_visit OR unmapped_department THEN 'master_data'
             WHEN expected_qty > 0 AND posted_qty = expected_qty THEN 'matched'
             WHEN expected_qty > 0 AND posted_qty <= 0
@@ -13,22 +16,23 @@ SELECT facility, visit_number, cdm_code, service_date, expected_qty, posted_qty,
 FROM charge_keys
 WHERE service_date IN (SELECT day FROM final_for_this_run);
 
-DELETE FROM recon.charge_matches m
-WHERE m.service_date IN (SELECT day FROM final_for_this_run)
-  AND NOT EXISTS (
-      SELECT 1 FROM new_charge_matches n
-      WHERE n.facility = m.facility AND n.visit_number = m.visit_number
-        AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code AND n.service_date = m.service_date
-        AND n.expected_qty = m.expected_qty AND n.posted_qty = m.posted_qty
-        AND n.posted_amount = m.posted_amount AND n.match_status = m.match_status);
+DELETE FROM recon.charge_matches
+WHERE rowid IN (
+    SELECT m.rowid FROM recon.charge_matches m
+    ANTI JOIN new_charge_matches n
+      ON n.facility = m.facility AND n.visit_number = m.visit_number
+     AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code AND n.service_date = m.service_date
+     AND n.expected_qty = m.expected_qty AND n.posted_qty = m.posted_qty
+     AND n.posted_amount = m.posted_amount AND n.match_status = m.match_status
+    WHERE m.service_date IN (SELECT day FROM final_for_this_run));
 
 INSERT INTO recon.charge_matches
 SELECT $as_of, n.*
 FROM new_charge_matches n
-WHERE NOT EXISTS (
-      SELECT 1 FROM recon.charge_matches m
-      WHERE m.service_date = n.service_date AND m.facility = n.facility
-        AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code);
+ANTI JOIN (SELECT * FROM recon.charge_matches
+           WHERE service_date IN (SELECT day FROM final_for_this_run)) m
+  ON m.service_date = n.service_date AND m.facility = n.facility
+ AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code;
 
 -- Which records make up each side of each key: one row per record, no string building.
 CREATE OR REPLACE TEMP TABLE new_charge_match_lines AS
@@ -41,19 +45,20 @@ SELECT facility, visit_number, cdm_code, service_date, 'posted', transaction_id
 FROM asof_charge_lines
 WHERE service_date IN (SELECT day FROM final_for_this_run);
 
-DELETE FROM recon.charge_match_lines m
-WHERE m.service_date IN (SELECT day FROM final_for_this_run)
-  AND NOT EXISTS (
-      SELECT 1 FROM new_charge_match_lines n
-      WHERE n.record_ref = m.record_ref AND n.side = m.side AND n.facility = m.facility
-        AND n.visit_number = m.visit_number AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code
-        AND n.service_date = m.service_date);
+DELETE FROM recon.charge_match_lines
+WHERE rowid IN (
+    SELECT m.rowid FROM recon.charge_match_lines m
+    ANTI JOIN new_charge_match_lines n
+      ON n.record_ref = m.record_ref AND n.side = m.side AND n.facility = m.facility
+     AND n.visit_number = m.visit_number AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code
+     AND n.service_date = m.service_date
+    WHERE m.service_date IN (SELECT day FROM final_for_this_run));
 
 INSERT INTO recon.charge_match_lines
 SELECT $as_of, n.*
 FROM new_charge_match_lines n
-WHERE NOT EXISTS (
-      SELECT 1 FROM recon.charge_match_lines m
-      WHERE m.record_ref = n.record_ref AND m.side = n.side AND m.facility = n.facility
-        AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code
-        AND m.service_date = n.service_date);
+ANTI JOIN (SELECT * FROM recon.charge_match_lines
+           WHERE service_date IN (SELECT day FROM final_for_this_run)) m
+  ON m.record_ref = n.record_ref AND m.side = n.side AND m.facility = n.facility
+ AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code
+ AND m.service_date = n.service_date;

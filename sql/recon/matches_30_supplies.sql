@@ -17,8 +17,9 @@ WITH documented AS (
 SELECT COALESCE(d.facility, i.facility) AS facility, COALESCE(d.case_id, i.case_id) AS case_id,
        COALESCE(d.item_id, i.item_id) AS item_id,
        COALESCE(d.visit_number, i.visit_number) AS visit_number,
-       COALESCE(d.day, i.day) AS activity_date, COALESCE(d.qty, 0) AS documented_qty,
-       COALESCE(i.qty, 0) AS issued_qty,
+       COALESCE(d.day, i.day) AS activity_date,
+       CAST(COALESCE(d.qty, 0) AS DECIMAL(18,3)) AS documented_qty,
+       CAST(COALESCE(i.qty, 0) AS DECIMAL(18,3)) AS issued_qty,
        CASE WHEN d.qty IS NULL THEN 'not_documented'
             WHEN i.qty IS NULL THEN 'not_relieved'
             WHEN d.qty = i.qty THEN 'matched'
@@ -29,20 +30,21 @@ FULL OUTER JOIN issued i
   ON i.facility = d.facility AND i.case_id = d.case_id AND i.item_id = d.item_id
 WHERE COALESCE(d.day, i.day) IN (SELECT day FROM final_for_this_run);
 
-DELETE FROM recon.supply_matches m
-WHERE m.activity_date IN (SELECT day FROM final_for_this_run)
-  AND NOT EXISTS (
-      SELECT 1 FROM new_supply_matches n
-      WHERE n.facility = m.facility AND n.case_id = m.case_id AND n.item_id = m.item_id
-        AND n.visit_number IS NOT DISTINCT FROM m.visit_number
-        AND n.activity_date = m.activity_date AND n.documented_qty = m.documented_qty
-        AND n.issued_qty = m.issued_qty AND n.match_status = m.match_status
-        AND n.refs IS NOT DISTINCT FROM m.refs);
+DELETE FROM recon.supply_matches
+WHERE rowid IN (
+    SELECT m.rowid FROM recon.supply_matches m
+    ANTI JOIN new_supply_matches n
+      ON n.facility = m.facility AND n.case_id = m.case_id AND n.item_id = m.item_id
+     AND n.visit_number IS NOT DISTINCT FROM m.visit_number
+     AND n.activity_date = m.activity_date AND n.documented_qty = m.documented_qty
+     AND n.issued_qty = m.issued_qty AND n.match_status = m.match_status
+     AND n.refs IS NOT DISTINCT FROM m.refs
+    WHERE m.activity_date IN (SELECT day FROM final_for_this_run));
 
 INSERT INTO recon.supply_matches
 SELECT $as_of, n.*
 FROM new_supply_matches n
-WHERE NOT EXISTS (
-      SELECT 1 FROM recon.supply_matches m
-      WHERE m.activity_date = n.activity_date AND m.facility = n.facility
-        AND m.case_id = n.case_id AND m.item_id = n.item_id);
+ANTI JOIN (SELECT * FROM recon.supply_matches
+           WHERE activity_date IN (SELECT day FROM final_for_this_run)) m
+  ON m.activity_date = n.activity_date AND m.facility = n.facility
+ AND m.case_id = n.case_id AND m.item_id = n.item_id;
