@@ -352,6 +352,15 @@ def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, incremental: bo
             # NULL is a partition of its own (the IS NOT DISTINCT FROM of a partition value)
             where = f"{part} IS NULL" if value is None else f"{part} = $p::{dtype}"
             params = {} if value is None else {"p": value}
+            if value not in old_parts:  # a new partition (e.g. tonight's service date)
+                sync.rows_inserted += con.execute(
+                    f"INSERT INTO {published} ({columns}) SELECT {columns} FROM {source} "
+                    f"WHERE {where}", params).fetchone()[0]
+                continue
+            if value not in new_parts:  # gone from the warehouse
+                sync.rows_deleted += con.execute(
+                    f"DELETE FROM {published} WHERE {where}", params).fetchone()[0]
+                continue
             # Within a changed partition only the rows that differ are written: the row keys
             # (hash of the row) whose number of rows differs between the two sides; every row of
             # such a key is deleted from the copy and inserted again from the warehouse. Rows of
@@ -368,7 +377,7 @@ def _copy(con: duckdb.DuckDBPyConnection, table: PublishedTable, incremental: bo
             sync.rows_inserted += con.execute(
                 f"INSERT INTO {published} ({columns}) SELECT {columns} FROM {source} "
                 f"WHERE {changed_rows}", params).fetchone()[0]
-        con.execute("DROP TABLE temp.publish_changed_rows")
+        con.execute("DROP TABLE IF EXISTS temp.publish_changed_rows")
         con.execute("COMMIT")
     except BaseException:
         _rollback(con)
