@@ -14,7 +14,7 @@ from reconcile.warehouse import Warehouse
 from tests.engine_kit import day_range, run_days, table_fingerprints
 
 START = dt.date(2026, 10, 1)
-DAYS = day_range(START, START + dt.timedelta(days=5))
+DAYS = day_range(START, START + dt.timedelta(days=3))
 EVIDENCE = ("recon.charge_matches", "recon.charge_match_lines", "recon.pharmacy_matches",
             "recon.supply_matches")
 
@@ -22,7 +22,7 @@ EVIDENCE = ("recon.charge_matches", "recon.charge_match_lines", "recon.pharmacy_
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
     root = tmp_path_factory.mktemp("evidence")
-    generate(root / "landing", GeneratorOptions(start=START, days=len(DAYS), visits_per_day=12,
+    generate(root / "landing", GeneratorOptions(start=START, days=len(DAYS), visits_per_day=8,
                                                 seed=11))
     settings = default_settings(root / "landing", root / "w.duckdb")
     run_days(settings, DAYS)
