@@ -384,3 +384,23 @@ def test_a_corpus_file_copied_many_times_loads_the_same(tmp_path, monkeypatch):
     assert thread == processes
     assert outcomes[0][0] in ("loaded", "rejected")
     shutil.rmtree(landing)
+
+
+def test_at_most_two_ranges_per_worker_are_in_flight(tmp_path, monkeypatch):
+    path = _big_dft(tmp_path / "landing")
+    pool = pp._pool(2)
+    assert pool is not None
+    submitted: list[int] = []
+
+    class Spy:
+        def submit(self, fn, *args):
+            submitted.append(args[2])  # the range's first byte
+            return pool.submit(fn, *args)
+
+    monkeypatch.setattr(pp, "_pool", lambda workers: Spy())
+    monkeypatch.setattr(records, "BATCH_ROWS", 2)  # the first batch is the first message
+    stream = pp.read_batches("charges", path, HeaderReport(), None, pp.Settings(2, 0, 64))
+    first = next(stream)
+    assert first.frame["row_number"].tolist() == [1, 1]
+    assert len(pp.split(path, "hl7", 64)) == 400 and len(submitted) == 2 * pp.RANGES_PER_WORKER
+    stream.close()
