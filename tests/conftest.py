@@ -33,3 +33,29 @@ def demo_month(tmp_path_factory) -> DemoMonth:
     settings = default_settings(root / "landing", root / "warehouse.duckdb")
     run_days(settings, day_range(MONTH_START, MONTH_END))
     return DemoMonth(root, settings, root / "landing" / "truth.csv")
+
+
+# The slowest test files (measured: `scripts/test` prints the 15 slowest tests), started first so
+# that the two xdist workers (one file at a time, --dist loadfile) finish together instead of one
+# of them starting a two-minute file at the end. Order only; every test still runs.
+SLOWEST_FIRST = (
+    "tests/ops/test_dagster_services.py",
+    "tests/test_demo_end_to_end.py",
+    "tests/hardening/test_kill_and_concurrency.py",
+    "tests/test_rule_catalogue.py",
+    "tests/channels/test_channels_end_to_end.py",
+    "tests/hardening/test_phi_and_secrets_scan.py",
+    "tests/hardening/test_rebuild_and_corruption.py",
+    "tests/test_publish_incremental.py",
+    "tests/ops/test_facility_isolation_and_sla.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parent.parent)
+        try:
+            return SLOWEST_FIRST.index(path.as_posix())
+        except ValueError:
+            return len(SLOWEST_FIRST)
+    items.sort(key=rank)  # stable: the order within a file and among the rest is kept

@@ -18,13 +18,14 @@ RULES = ("MISSING_CHARGE", "UNDOCUMENTED_CHARGE", "DUPLICATE_CHARGE", "UNKNOWN_C
 KEY = ("rule_id", "facility", "visit_number", "cdm_code", "service_date")
 
 
-def _generate_and_run(root: Path, defect_scale: str) -> Path:
+def _generate_and_run(root: Path, defect_scale: str, days: int = DAYS) -> Path:
     landing, warehouse = root / "landing", root / "warehouse.duckdb"
+    end = START + dt.timedelta(days=days - 1)
     assert main(["generate", "--out", str(landing), "--start", START.isoformat(),
-                 "--days", str(DAYS), "--visits-per-day", "12", "--seed", "11",
+                 "--days", str(days), "--visits-per-day", "12", "--seed", "11",
                  "--defect-scale", defect_scale]) == 0
     assert main(["run", "--landing", str(landing), "--warehouse", str(warehouse),
-                 "--start", START.isoformat(), "--end", END.isoformat()]) == 0
+                 "--start", START.isoformat(), "--end", end.isoformat()]) == 0
     return root
 
 
@@ -63,17 +64,21 @@ def test_every_injected_defect_is_found_and_nothing_else(demo_run, capsys):
 
 
 def test_rerunning_the_range_changes_no_table(demo_run):
+    # the last three nights of the range through the CLI again (the whole range is rerun by the
+    # engine-level tests: test_charge_rules, test_match_evidence_changes)
     warehouse = demo_run / "warehouse.duckdb"
     with Warehouse(warehouse).reader() as con:
         before = table_fingerprints(con)
+    rerun_from = END - dt.timedelta(days=2)
     assert main(["run", "--landing", str(demo_run / "landing"), "--warehouse", str(warehouse),
-                 "--start", START.isoformat(), "--end", END.isoformat()]) == 0
+                 "--start", rerun_from.isoformat(), "--end", END.isoformat()]) == 0
     with Warehouse(warehouse).reader() as con:
         assert table_fingerprints(con) == before
 
 
 def test_defect_free_data_opens_no_exception(tmp_path):
-    root = _generate_and_run(tmp_path, "0")
+    # five nights: past the charge window (3 days), so a missing charge would already show
+    root = _generate_and_run(tmp_path, "0", days=5)
     with (root / "landing" / "truth.csv").open() as handle:
         assert len(handle.read().strip().splitlines()) == 1  # header only
     with Warehouse(root / "warehouse.duckdb").reader() as con:
