@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,7 @@ from reconcile.formats.records import (
     open_text,
 )
 
+T = TypeVar("T")
 ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
 _HEX_ESCAPE = re.compile(r"^X([0-9A-Fa-f]{2})+$")
 _DTM = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d+)?)?)?)?([+-]\d{4})?")
@@ -308,28 +309,28 @@ CHARGE_COLUMNS = [
 def _messages(path: Path, builder: BatchBuilder | NestedBatchBuilder,
               span: Span | None = None) -> Iterator[Message]:
     """The file's parseable messages; what cannot be parsed goes to the builder as a RowIssue."""
-    for item in iter_messages(path, span):
-        if isinstance(item, RowIssue):
-            builder.reject(item)
-            continue
-        number, segments = item
-        try:
-            yield Message(number, segments)
-        except ValueError as exc:
-            builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
+    yield from _parsed(path, builder, span, Message)
 
 
 def _headers(path: Path, builder: BatchBuilder | NestedBatchBuilder, span: Span | None
              ) -> Iterator[tuple[Message, list[str]]]:
     """As `_messages`, but each Message holds its MSH segment only, beside the segments after it
     (for a reader that splits those itself)."""
+    yield from _parsed(path, builder, span,
+                       lambda number, segments: (Message(number, segments[:1]), segments[1:]))
+
+
+def _parsed(path: Path, builder: BatchBuilder | NestedBatchBuilder, span: Span | None,
+            make: Callable[[int, list[str]], T]) -> Iterator[T]:
+    """`make(number, segments)` of each message of the file; an unreadable message, or one whose
+    MSH `make` refuses (ValueError), goes to the builder as a RowIssue."""
     for item in iter_messages(path, span):
         if isinstance(item, RowIssue):
             builder.reject(item)
             continue
         number, segments = item
         try:
-            yield Message(number, segments[:1]), segments[1:]
+            yield make(number, segments)
         except ValueError as exc:
             builder.reject(RowIssue(number, "hl7_structure", "MSH", clip(segments[0]), str(exc)))
 
