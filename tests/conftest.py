@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +27,41 @@ class DemoMonth:
     truth_csv: Path
 
 
+def _build_demo_month(root: Path) -> None:
+    generate(root / "landing", MONTH_OPTIONS)
+    run_days(default_settings(root / "landing", root / "warehouse.duckdb"),
+             day_range(MONTH_START, MONTH_END))
+
+
 @pytest.fixture(scope="session")
 def demo_month(tmp_path_factory) -> DemoMonth:
     """October 2026 of the demo system (3 facilities, default defect rates), reconciled day by
-    day with the engine."""
+    day with the engine.
+
+    Each worker gets its own copy (tests write to it: the close, reruns), but under pytest-xdist
+    the month is built once per session: the first worker to ask builds it under a file lock in
+    the session's shared temporary directory, the others wait for it and copy the files (the
+    build took about 70 s a worker; a copy takes well under a second). A build that failed
+    leaves no `built` marker, so the next worker builds it again (and fails the same way)."""
     root = tmp_path_factory.mktemp("demo_month")
-    generate(root / "landing", MONTH_OPTIONS)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        _build_demo_month(root)
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "demo_month_shared"  # this session's
+        shared.mkdir(exist_ok=True)
+        with (shared / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                built = shared / "month"
+                if not (shared / "built").exists():
+                    shutil.rmtree(built, ignore_errors=True)
+                    built.mkdir()
+                    _build_demo_month(built)
+                    (shared / "built").touch()
+                shutil.copytree(built, root, dirs_exist_ok=True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
     settings = default_settings(root / "landing", root / "warehouse.duckdb")
-    run_days(settings, day_range(MONTH_START, MONTH_END))
     return DemoMonth(root, settings, root / "landing" / "truth.csv")
 
 
@@ -49,6 +79,15 @@ SLOWEST_FIRST = (
     "tests/test_publish_incremental.py",
     "tests/ops/test_facility_isolation_and_sla.py",
 )
+
+
+def pytest_configure(config) -> None:
+    # pytest-xdist's --dist loadfile/loadscope sorts the files by their number of tests, most
+    # first, unless told otherwise (--loadscope-reorder is its default): that undid the order
+    # below and started the one-test files that take minutes (the services backfill, the channels
+    # end to end) last, one worker finishing them alone. Keep the collection order instead.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
