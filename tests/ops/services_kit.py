@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +29,13 @@ def free_port() -> int:
 class Services:
     base_url: str
     logs: Path
+    _start_daemon: Callable[[], None] | None = field(default=None, repr=False)
+
+    def start_daemon(self) -> None:
+        """Start the daemon held back by `dagster_services(..., daemon_later=True)`."""
+        assert self._start_daemon is not None, "the daemon was started with the webserver"
+        self._start_daemon()
+        self._start_daemon = None
 
     def graphql(self, query: str, variables: dict | None = None, timeout_s: float = 60) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -40,21 +47,30 @@ class Services:
         return answer["data"]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM every process group first, then wait for them together: each service takes
+    seconds to stop, and waiting for one before signalling the next added those up."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for process in running:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 @contextmanager
-def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 180
-                     ) -> Iterator[Services]:
-    """The webserver and the daemon, each in its own process group, stopped whatever happens."""
+def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 180,
+                     daemon_later: bool = False) -> Iterator[Services]:
+    """The webserver and the daemon, each in its own process group, stopped whatever happens.
+
+    daemon_later: start only the webserver; the test starts the daemon (`start_daemon()`) when
+    it has submitted its work. The daemon's backfill loop looks for new backfills right as it
+    starts and then only every 30 s (fixed in Dagster), so a backfill submitted to a running
+    daemon waited up to 30 s before any of its runs was queued."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)
     workspace = ["-w", str(REPO / "workspace.yaml")]
@@ -69,12 +85,17 @@ def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 1
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     processes: list[subprocess.Popen] = []
     outputs = []
+
+    def start(name: str) -> None:
+        out = (logs / f"{name}.log").open("wb")
+        outputs.append(out)
+        processes.append(subprocess.Popen(commands[name], cwd=REPO, env=env, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+
     try:
-        for name, command in commands.items():
-            out = (logs / f"{name}.log").open("wb")
-            outputs.append(out)
-            processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+        start("webserver")
+        if not daemon_later:
+            start("daemon")
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + start_timeout_s
         while True:
@@ -85,10 +106,9 @@ def dagster_services(env: dict[str, str], logs: Path, start_timeout_s: float = 1
                     break
             except OSError:
                 assert time.monotonic() < deadline, f"webserver did not answer: see {logs}"
-                time.sleep(1)
-        yield Services(base, logs)
+                time.sleep(0.25)
+        yield Services(base, logs, (lambda: start("daemon")) if daemon_later else None)
     finally:
-        for process in reversed(processes):
-            _stop(process)
+        _stop(list(reversed(processes)))
         for out in outputs:
             out.close()
