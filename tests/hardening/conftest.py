@@ -9,9 +9,14 @@ waits for it to finish.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,21 +52,38 @@ class Reference:
 
 @dataclass
 class StartedReference:
-    """The reference run, started: its landing and configuration are ready, its site is not."""
+    """The reference run, started: its landing and configuration are ready, its site is not.
+
+    `proc` is None in the xdist workers that found the run started by another worker: they wait
+    for the exit status that the run's wrapper writes to `returncode_file`."""
 
     site: Site
     config: Path
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[str] | None
     log: Path
+    returncode_file: Path
     finished: Reference | None = None
 
     def finish(self, timeout: float = 600) -> Reference:
         if self.finished is None:
-            returncode = self.proc.wait(timeout=timeout)
+            if self.proc is not None:
+                self.proc.wait(timeout=timeout)
+            deadline = time.monotonic() + timeout
+            while not self.returncode_file.exists():
+                assert time.monotonic() < deadline, f"the reference run did not end: {self.log}"
+                time.sleep(0.1)
+            returncode = int(self.returncode_file.read_text(encoding="utf-8"))
             output = self.log.read_text(encoding="utf-8")
             assert returncode == 0, output
             self.finished = Reference(self.site, self.config, output)
         return self.finished
+
+
+# Runs a command and then writes its exit status to a file (os.replace: whole or absent), so that
+# a process other than the one that started it can wait for it.
+_RECORD_EXIT = ("import os, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+                "open(sys.argv[1] + '.tmp', 'w').write(str(rc)); "
+                "os.replace(sys.argv[1] + '.tmp', sys.argv[1]); sys.exit(rc)")
 
 
 def append_records(path: Path, text: str, records: int) -> None:
@@ -101,24 +123,44 @@ def write_config(folder: Path, landing: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_started(tmp_path_factory) -> Iterator[StartedReference]:
-    root = tmp_path_factory.mktemp("reference")
-    landing = make_landing(root)
-    quarantine_phi(landing)
-    config = write_config(root, landing)
-    site = Site(landing, root / "site")
-    site.home.mkdir(parents=True)
-    log = root / "run.log"
-    with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall the run
-        proc = subprocess.Popen(run_args(landing, site.warehouse, config, verbose=True),
-                                env=cli_env(site.home, **SECRET_ENV), stdout=out,
-                                stderr=subprocess.STDOUT, text=True, cwd=REPO)
-    started = StartedReference(site, config, proc, log)
+    """Started once per session: under pytest-xdist the first worker to ask starts it in the
+    session's shared temporary directory (under a file lock) and the others use the same site,
+    which every test only reads or copies (it took each worker a reference run before)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        root = tmp_path_factory.mktemp("reference")
+    else:
+        root = tmp_path_factory.getbasetemp().parent / "hardening_reference"
+        root.mkdir(exist_ok=True)
+    site = Site(root / "landing", root / "site")
+    config, log, returncode_file = root / "chartledger.toml", root / "run.log", root / "run.rc"
+    proc = None
+    with (root.parent / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "started").exists():
+                landing = make_landing(root)
+                quarantine_phi(landing)
+                assert write_config(root, landing) == config
+                site.home.mkdir(parents=True)
+                with log.open("w", encoding="utf-8") as out:  # a file: a full pipe would stall it
+                    proc = subprocess.Popen(
+                        [sys.executable, "-c", _RECORD_EXIT, str(returncode_file),
+                         *run_args(landing, site.warehouse, config, verbose=True)],
+                        env=cli_env(site.home, **SECRET_ENV), stdout=out,
+                        stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True)
+                (root / "started").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    started = StartedReference(site, config, proc, log, returncode_file)
     try:
         yield started
     finally:
-        if proc.poll() is None:  # the session ended before anyone waited for it
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:  # the session ended before anyone waited
+            if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+                proc.wait(timeout=600)  # another worker may still be waiting for it
+            else:
+                os.killpg(proc.pid, signal.SIGKILL)  # the wrapper and the run under it
+                proc.wait()
 
 
 @pytest.fixture(scope="session")
