@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 RULE_MARKER = "/*RULE*/"
 DEFAULT_PAY_PERIOD_ANCHOR = dt.date(2026, 1, 10)  # the demo system's first pay-period end
 SEVERITIES = ("high", "medium", "low")
+REF_KINDS = ("", "charge_key", "pharmacy_key")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Rule:
     description: str
     sql_file: str
     row_severity: bool = False
-    refs: str = ""  # "charge_key": the runner lists the charge key's records in source_refs
+    # "charge_key" / "pharmacy_key": the rule leaves source_refs NULL and the runner lists the
+    # records of the charge key (fill_charge_refs.sql) or visit/NDC pair (matches_20_pharmacy.sql)
+    refs: str = ""
 
 
 def load_catalogue() -> list[Rule]:
@@ -52,8 +55,8 @@ def load_catalogue() -> list[Rule]:
             raise ValueError(f"rule {rule_id}: severity must be one of {SEVERITIES}")
         if not (sql_dir() / "rules" / meta["file"]).is_file():
             raise ValueError(f"rule {rule_id}: sql/rules/{meta['file']} does not exist")
-        if meta.get("refs", "") not in ("", "charge_key"):
-            raise ValueError(f"rule {rule_id}: refs must be \"charge_key\" when given")
+        if meta.get("refs", "") not in REF_KINDS:
+            raise ValueError(f"rule {rule_id}: refs must be one of {REF_KINDS[1:]} when given")
         rules.append(Rule(rule_id, meta["severity"], meta["owner"], meta["description"],
                           meta["file"], bool(meta.get("row_severity", False)),
                           meta.get("refs", "")))
@@ -91,6 +94,7 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
     held = ",".join(sorted(held_facilities))
     statements = [_rule_statement(rule) for rule in rules]
     refs_rules = ",".join(r.rule_id for r in rules if r.refs == "charge_key")
+    params["pharmacy_refs_rules"] = ",".join(r.rule_id for r in rules if r.refs == "pharmacy_key")
     # only the temp tables the selected rules read (and the tables those read) are built
     every_step = prepare_statements()
     prepare = needed_statements(every_step, statements)

@@ -114,3 +114,22 @@ def test_match_evidence_traces_every_charge_key(month):
     assert matched_refs == 0
     assert posted_lines == 0  # each listed charge line really is one of the key's
     assert missing == sum(1 for k in truth if k[0] == "MISSING_CHARGE")
+
+
+def test_exceptions_of_rules_that_list_records_name_them(month):
+    """Rules with refs = "charge_key" or "pharmacy_key" leave source_refs to the runner; every
+    exception they raise still lists the records behind it."""
+    listing = {r.rule_id for r in load_catalogue() if r.refs}
+    assert {"MISSING_CHARGE", "MED_DISPENSED_NOT_ADMINISTERED",
+            "MED_ADMINISTERED_NOT_DISPENSED"} <= listing
+    settings = month[0]
+    with Warehouse(settings.warehouse_path).reader() as con:
+        rows = con.execute(
+            "SELECT rule_id, count(*), count(source_refs) FROM recon.exceptions "
+            "WHERE list_contains($rules, rule_id) GROUP BY 1", {"rules": sorted(listing)}
+        ).fetchall()
+    found = {rule_id: (n, listed) for rule_id, n, listed in rows}
+    assert {"MISSING_CHARGE", "MED_DISPENSED_NOT_ADMINISTERED",
+            "MED_ADMINISTERED_NOT_DISPENSED"} <= set(found)
+    assert {rule_id: n for rule_id, (n, _) in found.items()} == \
+        {rule_id: listed for rule_id, (_, listed) in found.items()}

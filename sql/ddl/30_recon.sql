@@ -99,6 +99,10 @@ CREATE TABLE IF NOT EXISTS recon.charge_matches (
 -- warehouses made before the records moved to charge_match_lines
 ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS expected_refs;
 ALTER TABLE recon.charge_matches DROP COLUMN IF EXISTS posted_refs;
+-- A 64-bit hash of the records behind the key (charge_match_lines): the nightly change set
+-- compares the records of a key only when it changed. NULL in rows written before it existed
+-- (those keys are compared in full once).
+ALTER TABLE recon.charge_matches ADD COLUMN IF NOT EXISTS records_fingerprint UBIGINT;
 
 -- The records behind each key of charge_matches (join on the key; as_of_date = the evaluation
 -- that first listed the record under it): documentation records on one side, charge
@@ -125,6 +129,8 @@ CREATE TABLE IF NOT EXISTS recon.pharmacy_matches (
     match_status    VARCHAR NOT NULL,   -- matched | dispensed_not_administered | administered_not_dispensed
     refs            VARCHAR             -- cabinet txn ids and MedicationAdministration ids
 );
+-- A 64-bit hash of the records listed in refs (see charge_matches.records_fingerprint).
+ALTER TABLE recon.pharmacy_matches ADD COLUMN IF NOT EXISTS records_fingerprint UBIGINT;
 
 CREATE TABLE IF NOT EXISTS recon.supply_matches (
     as_of_date      DATE NOT NULL,

@@ -12,53 +12,79 @@ SELECT facility, visit_number, cdm_code, service_date,
             WHEN expected_qty > 0 AND posted_qty <= 0 THEN 'pending'
             WHEN expected_qty = 0 AND posted_qty > 0 THEN 'undocumented'
             WHEN expected_qty = 0 AND posted_qty <= 0 THEN 'reversed'
-            ELSE 'quantity_mismatch' END AS match_status
+            ELSE 'quantity_mismatch' END AS match_status,
+       records_fingerprint
 FROM charge_keys
 WHERE service_date IN (SELECT day FROM final_for_this_run);
 
-DELETE FROM recon.charge_matches
-WHERE rowid IN (
-    SELECT m.rowid FROM recon.charge_matches m
-    ANTI JOIN new_charge_matches n
-      ON n.facility = m.facility AND n.visit_number = m.visit_number
-     AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code AND n.service_date = m.service_date
-     AND n.expected_qty = m.expected_qty AND n.posted_qty = m.posted_qty
-     AND n.posted_amount = m.posted_amount AND n.match_status = m.match_status
-    WHERE m.service_date IN (SELECT day FROM final_for_this_run));
+-- Stored keys of the decided days that no longer hold (a value or the records behind them
+-- changed, or the key is gone), and keys to write: new, or changed.
+CREATE OR REPLACE TEMP TABLE charge_match_removals AS
+SELECT m.rowid AS row_id, m.facility, m.visit_number, m.cdm_code, m.service_date
+FROM recon.charge_matches m
+ANTI JOIN new_charge_matches n
+  ON n.facility = m.facility AND n.visit_number = m.visit_number
+ AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code AND n.service_date = m.service_date
+ AND n.expected_qty = m.expected_qty AND n.posted_qty = m.posted_qty
+ AND n.posted_amount = m.posted_amount AND n.match_status = m.match_status
+ AND n.records_fingerprint = m.records_fingerprint
+WHERE m.service_date IN (SELECT day FROM final_for_this_run);
 
-INSERT INTO recon.charge_matches
-SELECT $as_of, n.*
+DELETE FROM recon.charge_matches WHERE rowid IN (SELECT row_id FROM charge_match_removals);
+
+CREATE OR REPLACE TEMP TABLE charge_match_additions AS
+SELECT n.*
 FROM new_charge_matches n
 ANTI JOIN (SELECT * FROM recon.charge_matches
            WHERE service_date IN (SELECT day FROM final_for_this_run)) m
   ON m.service_date = n.service_date AND m.facility = n.facility
  AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code;
 
--- Which records make up each side of each key: one row per record, no string building.
+INSERT INTO recon.charge_matches BY NAME
+SELECT $as_of AS as_of_date, * FROM charge_match_additions;
+
+-- The records behind a key can only have changed where the key's fingerprint did, so the records
+-- (one row per record, no string building) are compared for those keys alone, not for the
+-- millions of lines of the window.
+CREATE OR REPLACE TEMP TABLE charge_line_keys AS
+SELECT DISTINCT facility, visit_number, cdm_code, service_date
+FROM (SELECT facility, visit_number, cdm_code, service_date FROM charge_match_removals
+      UNION ALL
+      SELECT facility, visit_number, cdm_code, service_date FROM charge_match_additions);
+
 CREATE OR REPLACE TEMP TABLE new_charge_match_lines AS
-SELECT facility, visit_number, cdm_code, service_date, 'documented' AS side,
-       source_ref AS record_ref
-FROM asof_expected_lines
-WHERE service_date IN (SELECT day FROM final_for_this_run)
+SELECT e.facility, e.visit_number, e.cdm_code, e.service_date, 'documented' AS side,
+       e.source_ref AS record_ref
+FROM asof_expected_lines e
+SEMI JOIN charge_line_keys k
+  ON k.facility = e.facility AND k.visit_number = e.visit_number
+ AND k.cdm_code IS NOT DISTINCT FROM e.cdm_code AND k.service_date = e.service_date
 UNION ALL
-SELECT facility, visit_number, cdm_code, service_date, 'posted', transaction_id
-FROM asof_charge_lines
-WHERE service_date IN (SELECT day FROM final_for_this_run);
+SELECT l.facility, l.visit_number, l.cdm_code, l.service_date, 'posted', l.transaction_id
+FROM asof_charge_lines l
+SEMI JOIN charge_line_keys k
+  ON k.facility = l.facility AND k.visit_number = l.visit_number
+ AND k.cdm_code IS NOT DISTINCT FROM l.cdm_code AND k.service_date = l.service_date;
+
+CREATE OR REPLACE TEMP TABLE old_charge_match_lines AS
+SELECT m.rowid AS row_id, m.*
+FROM recon.charge_match_lines m
+SEMI JOIN charge_line_keys k
+  ON k.facility = m.facility AND k.visit_number = m.visit_number
+ AND k.cdm_code IS NOT DISTINCT FROM m.cdm_code AND k.service_date = m.service_date;
 
 DELETE FROM recon.charge_match_lines
 WHERE rowid IN (
-    SELECT m.rowid FROM recon.charge_match_lines m
+    SELECT m.row_id FROM old_charge_match_lines m
     ANTI JOIN new_charge_match_lines n
       ON n.record_ref = m.record_ref AND n.side = m.side AND n.facility = m.facility
      AND n.visit_number = m.visit_number AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code
-     AND n.service_date = m.service_date
-    WHERE m.service_date IN (SELECT day FROM final_for_this_run));
+     AND n.service_date = m.service_date);
 
 INSERT INTO recon.charge_match_lines
 SELECT $as_of, n.*
 FROM new_charge_match_lines n
-ANTI JOIN (SELECT * FROM recon.charge_match_lines
-           WHERE service_date IN (SELECT day FROM final_for_this_run)) m
+ANTI JOIN old_charge_match_lines m
   ON m.record_ref = n.record_ref AND m.side = n.side AND m.facility = n.facility
  AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code
  AND m.service_date = n.service_date;

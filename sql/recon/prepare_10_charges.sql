@@ -145,7 +145,8 @@ SELECT facility, visit_number, cdm_code, service_date,
        sum(signed_amount)                                      AS posted_amount,
        min(department_code)                                    AS department_code,
        count(*)                                                AS posted_lines,
-       count(*) FILTER (WHERE txn_type = 'CG')                 AS cg_lines
+       count(*) FILTER (WHERE txn_type = 'CG')                 AS cg_lines,
+       sum(hash(transaction_id))                               AS posted_refs_hash
 FROM asof_charge_lines
 WHERE service_date BETWEEN $window_start AND $as_of
 GROUP BY ALL;
@@ -198,7 +199,9 @@ WITH expected AS (
     SELECT facility, visit_number, cdm_code, service_date,
            sum(quantity)                                    AS expected_qty,
            min(department_code)                             AS department_code,
-           min(item_or_ndc)                                 AS item_or_ndc
+           min(item_or_ndc)                                 AS item_or_ndc,
+           count(*)                                         AS documented_lines,
+           sum(hash(source_ref))                            AS documented_refs_hash
     FROM asof_expected_lines
     WHERE service_date BETWEEN $window_start AND $as_of
     GROUP BY ALL
@@ -217,7 +220,11 @@ WITH expected AS (
            COALESCE(p.net_qty, 0) - COALESCE(x.extra_qty, 0) AS posted_qty,
            COALESCE(p.posted_amount, 0)                     AS posted_amount,
            COALESCE(p.department_code, e.department_code)   AS department_code,
-           e.item_or_ndc, COALESCE(p.posted_lines, 0)      AS posted_lines
+           e.item_or_ndc, COALESCE(p.posted_lines, 0)      AS posted_lines,
+           -- the records behind the key (charge_match_lines), as one 64-bit hash: the evidence
+           -- change set rewrites the records of a key only when this changes
+           hash(COALESCE(e.documented_lines, 0), e.documented_refs_hash,
+                COALESCE(p.posted_lines, 0), p.posted_refs_hash) AS records_fingerprint
     FROM expected e
     FULL OUTER JOIN charge_posted_keys p
       ON p.facility = e.facility AND p.visit_number = e.visit_number

@@ -1,12 +1,11 @@
 -- Pharmacy and supply-chain activity known on $as_of (temp tables the rules read).
 
--- Per visit and NDC over the stay to date: net dispensed (vends - returns - waste) against
--- administered (completed administrations, dose in dispensing units). Pairs with activity in the
--- window are evaluated; their balances use every record delivered by $as_of. Only the pairs with
--- a record dated in the window are read in full, so the cost follows the window, not the history;
--- each cabinet transaction counts once (first delivery) and each administration in its latest
--- version, decided over every delivery, as before.
-CREATE OR REPLACE TEMP TABLE med_balances AS
+-- The cabinet and administration records of every visit/NDC pair with activity in the window,
+-- over the stay to date: each cabinet transaction once (first delivery) and each completed
+-- administration in its latest version, decided over every delivery. Only the pairs with a
+-- record dated in the window are read in full, so the cost follows the window, not the history.
+-- The balances below and the records listed in evidence and findings all come from here.
+CREATE OR REPLACE TEMP TABLE med_records AS
 WITH cabinet_all AS NOT MATERIALIZED (
     SELECT * FROM staging.cabinet_transactions
     WHERE extract_date <= $as_of AND txn_type IN ('V', 'R', 'W') AND visit_number IS NOT NULL
@@ -54,19 +53,33 @@ WITH cabinet_all AS NOT MATERIALIZED (
     ) m
     SEMI JOIN active a
       ON a.facility = m.facility AND a.visit_number = m.visit_number AND a.ndc = m.ndc
-), dispensed AS (
+)
+SELECT facility, visit_number, ndc, true AS cabinet, txn_id AS record_ref, txn_type, quantity,
+       CAST(txn_at AS DATE) AS record_date
+FROM cabinet
+UNION ALL
+SELECT facility, visit_number, ndc, false, resource_id, NULL, quantity, service_date
+FROM admin
+WHERE status = 'completed' AND ndc IS NOT NULL;
+
+-- Per visit and NDC over the stay to date: net dispensed (vends - returns - waste) against
+-- administered (completed administrations, dose in dispensing units), for the pairs whose latest
+-- record falls in the window. The records themselves are listed only where they are read (the
+-- findings of the pharmacy rules and evidence that changed: matches_20_pharmacy.sql); here they
+-- are summed into one 64-bit hash, which changes when they change.
+CREATE OR REPLACE TEMP TABLE med_balances AS
+WITH dispensed AS (
     SELECT facility, visit_number, ndc,
            sum(CASE WHEN txn_type = 'V' THEN quantity ELSE -quantity END)     AS dispensed_net,
-           max(CAST(txn_at AS DATE))                                          AS last_cabinet_date,
-           string_agg(txn_id, ' ' ORDER BY txn_id)                            AS cabinet_refs
-    FROM cabinet GROUP BY ALL
+           max(record_date)                                                   AS last_cabinet_date,
+           count(*)                                                           AS records,
+           sum(hash(record_ref))                                              AS refs_hash
+    FROM med_records WHERE cabinet GROUP BY ALL
 ), administered AS (
     SELECT facility, visit_number, ndc, sum(quantity) AS administered,
-           max(service_date) AS last_admin_date,
-           string_agg(resource_id, ' ' ORDER BY resource_id) AS admin_refs
-    FROM admin
-    WHERE status = 'completed' AND ndc IS NOT NULL
-    GROUP BY ALL
+           max(record_date) AS last_admin_date,
+           count(*) AS records, sum(hash(record_ref)) AS refs_hash
+    FROM med_records WHERE NOT cabinet GROUP BY ALL
 )
 SELECT COALESCE(d.facility, a.facility)                     AS facility,
        COALESCE(d.visit_number, a.visit_number)             AS visit_number,
@@ -75,7 +88,8 @@ SELECT COALESCE(d.facility, a.facility)                     AS facility,
        COALESCE(a.administered, 0)                          AS administered,
        d.last_cabinet_date, a.last_admin_date,
        greatest(d.last_cabinet_date, a.last_admin_date)     AS last_activity,
-       concat_ws(' ', d.cabinet_refs, a.admin_refs)         AS refs
+       hash(COALESCE(d.records, 0), d.refs_hash, COALESCE(a.records, 0), a.refs_hash)
+                                                            AS records_fingerprint
 FROM dispensed d
 FULL OUTER JOIN administered a
   ON a.facility = d.facility AND a.visit_number = d.visit_number AND a.ndc = d.ndc

@@ -9,7 +9,7 @@ SELECT b.facility, NULL AS department_code, NULL AS cost_center, NULL AS natural
        format('Visit {}: {} unit(s) of NDC {} documented as given, but only {} left the '
               || 'cabinets (override or supply outside the cabinets?).', b.visit_number,
               fmt_qty(b.administered), b.ndc, fmt_qty(b.dispensed_net)) AS detail,
-       b.refs AS source_refs,
+       NULL AS source_refs,  -- listed by the runner (refs = "pharmacy_key")
        concat_ws('|', b.facility, b.visit_number, b.ndc) AS business_key
 FROM med_balances b
 WHERE b.administered > b.dispensed_net

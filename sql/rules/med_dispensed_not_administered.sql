@@ -11,7 +11,7 @@ SELECT b.facility, NULL AS department_code, NULL AS cost_center, NULL AS natural
        format('Visit {}: {} unit(s) of NDC {} left the cabinets (net of returns and waste) but '
               || 'only {} were documented as given.', b.visit_number, fmt_qty(b.dispensed_net),
               b.ndc, fmt_qty(b.administered)) AS detail,
-       b.refs AS source_refs,
+       NULL AS source_refs,  -- listed by the runner (refs = "pharmacy_key")
        concat_ws('|', b.facility, b.visit_number, b.ndc) AS business_key
 FROM med_balances b
 LEFT JOIN asof_visits v ON v.facility = b.facility AND v.visit_number = b.visit_number
