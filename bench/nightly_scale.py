@@ -435,15 +435,20 @@ def run_scale(args: argparse.Namespace, rows_per_day: int, cal: kit.Calibration)
 
 
 def _generated(work: Path, first: dt.date, days: int, vpd: int, seed: int) -> kit.Generated | None:
-    """The generation recorded in `work` if it is the one wanted (bench runs can reuse it)."""
+    """The generation recorded in `work` if it covers the one wanted (bench runs can reuse it).
+
+    A longer generation from the same start serves a shorter plan: its first days are a demo
+    system of the same size (not byte-identical to a shorter generation, whose random draws
+    differ), and a night reads only its own day's files."""
     marker = work / "generated.json"
     if not marker.exists() or not (work / "landing").is_dir():
         return None
     data = json.loads(marker.read_text(encoding="utf-8"))
-    want = {"start": first.isoformat(), "days": days, "facilities": list(kit.FACILITIES),
+    want = {"start": first.isoformat(), "facilities": list(kit.FACILITIES),
             "visits_per_day": vpd, "seed": seed}
-    if {k: data.get(k) for k in want} != want:
+    if {k: data.get(k) for k in want} != want or int(data.get("days", 0)) < days:
         return None
+    days = int(data["days"])
     return kit.Generated(work / "landing", first, days, kit.FACILITIES, vpd, data["seconds"],
                          data["peak_rss_mb"], data["records"], data.get("load_max", 0.0))
 
