@@ -175,3 +175,17 @@ def test_pharmacy_findings_list_the_records_of_their_pair(nights):
             assert source_refs == evidence_refs, (rule_id, visit, ndc)
         for ref in source_refs.split(" "):
             assert (as_of, facility, visit, ndc, ref) in known, (as_of, rule_id, ref)
+
+
+def test_match_rates_cover_the_window_not_only_the_rows_recorded_that_night(nights):
+    from reconcile.sqlfiles import query_sql_file
+    last = DAYS[-1]
+    with Warehouse(nights.warehouse_path).reader() as con:
+        rates = {side: (keys, matched) for side, keys, matched in
+                 query_sql_file(con, "ops/match_rates.sql", {"day": last}).fetchall()}
+        window_keys, recorded_tonight = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE as_of_date = $d) FROM recon.charge_matches "
+            "WHERE service_date BETWEEN $d - INTERVAL 13 DAY AND $d", {"d": last}).fetchone()
+    assert rates["charges"][0] == window_keys > recorded_tonight
+    assert 0 < rates["charges"][1] <= rates["charges"][0]
+    assert rates["pharmacy"][0] > 0 and rates["supplies"][0] > 0

@@ -17,40 +17,42 @@ SELECT facility, visit_number, cdm_code, service_date,
 FROM charge_keys
 WHERE service_date IN (SELECT day FROM final_for_this_run);
 
--- Stored keys of the decided days that no longer hold (a value or the records behind them
--- changed, or the key is gone), and keys to write: new, or changed.
-CREATE OR REPLACE TEMP TABLE charge_match_removals AS
-SELECT m.rowid AS row_id, m.facility, m.visit_number, m.cdm_code, m.service_date
-FROM recon.charge_matches m
-ANTI JOIN new_charge_matches n
+-- Stored keys of the decided days against tonight's, in one pass: a stored row that no longer
+-- holds (a value or the records behind it changed, or the key is gone) is removed; a key that is
+-- new or changed is written.
+CREATE OR REPLACE TEMP TABLE charge_match_diff AS
+SELECT m.row_id,
+       COALESCE(n.facility, m.facility)         AS facility,
+       COALESCE(n.visit_number, m.visit_number) AS visit_number,
+       COALESCE(n.cdm_code, m.cdm_code)         AS cdm_code,
+       COALESCE(n.service_date, m.service_date) AS service_date,
+       n.facility IS NOT NULL                   AS write_new
+FROM (SELECT rowid AS row_id, * FROM recon.charge_matches
+      WHERE service_date IN (SELECT day FROM final_for_this_run)) m
+FULL OUTER JOIN new_charge_matches n
   ON n.facility = m.facility AND n.visit_number = m.visit_number
  AND n.cdm_code IS NOT DISTINCT FROM m.cdm_code AND n.service_date = m.service_date
- AND n.expected_qty = m.expected_qty AND n.posted_qty = m.posted_qty
- AND n.posted_amount = m.posted_amount AND n.match_status = m.match_status
- AND n.records_fingerprint = m.records_fingerprint
-WHERE m.service_date IN (SELECT day FROM final_for_this_run);
+WHERE m.row_id IS NULL OR n.facility IS NULL
+   OR n.expected_qty IS DISTINCT FROM m.expected_qty OR n.posted_qty IS DISTINCT FROM m.posted_qty
+   OR n.posted_amount IS DISTINCT FROM m.posted_amount
+   OR n.match_status IS DISTINCT FROM m.match_status
+   OR n.records_fingerprint IS DISTINCT FROM m.records_fingerprint;
 
-DELETE FROM recon.charge_matches WHERE rowid IN (SELECT row_id FROM charge_match_removals);
-
-CREATE OR REPLACE TEMP TABLE charge_match_additions AS
-SELECT n.*
-FROM new_charge_matches n
-ANTI JOIN (SELECT * FROM recon.charge_matches
-           WHERE service_date IN (SELECT day FROM final_for_this_run)) m
-  ON m.service_date = n.service_date AND m.facility = n.facility
- AND m.visit_number = n.visit_number AND m.cdm_code IS NOT DISTINCT FROM n.cdm_code;
+DELETE FROM recon.charge_matches
+WHERE rowid IN (SELECT row_id FROM charge_match_diff WHERE row_id IS NOT NULL);
 
 INSERT INTO recon.charge_matches BY NAME
-SELECT $as_of AS as_of_date, * FROM charge_match_additions;
+SELECT $as_of AS as_of_date, n.*
+FROM new_charge_matches n
+SEMI JOIN charge_match_diff d
+  ON d.write_new AND d.facility = n.facility AND d.visit_number = n.visit_number
+ AND d.cdm_code IS NOT DISTINCT FROM n.cdm_code AND d.service_date = n.service_date;
 
 -- The records behind a key can only have changed where the key's fingerprint did, so the records
 -- (one row per record, no string building) are compared for those keys alone, not for the
 -- millions of lines of the window.
 CREATE OR REPLACE TEMP TABLE charge_line_keys AS
-SELECT DISTINCT facility, visit_number, cdm_code, service_date
-FROM (SELECT facility, visit_number, cdm_code, service_date FROM charge_match_removals
-      UNION ALL
-      SELECT facility, visit_number, cdm_code, service_date FROM charge_match_additions);
+SELECT DISTINCT facility, visit_number, cdm_code, service_date FROM charge_match_diff;
 
 CREATE OR REPLACE TEMP TABLE new_charge_match_lines AS
 SELECT e.facility, e.visit_number, e.cdm_code, e.service_date, 'documented' AS side,
