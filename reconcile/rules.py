@@ -121,13 +121,23 @@ def evaluate_day(con: duckdb.DuckDBPyConnection, as_of: dt.date, thresholds: Thr
             run_sql_file(con, name, params)
         found = dict(query_sql_file(con, "recon/count_findings.sql", params).fetchall())
         counts = {rule.rule_id: int(found.get(rule.rule_id, 0)) for rule in rules}
-        run_sql_file(con, "recon/refresh_exceptions.sql")
+        refresh_exceptions(con, params)
         con.execute("COMMIT")
     except BaseException:
         rollback(con)
         raise
     log.info("evaluated %s: %s", as_of, ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def refresh_exceptions(con: duckdb.DuckDBPyConnection, params: dict) -> None:
+    """Bring recon.exceptions and recon.exception_events up to date with evaluation `as_of`:
+    by appending that night when it is the latest one, otherwise from the whole history."""
+    append_only = query_sql_file(con, "recon/refresh_mode.sql", params).fetchall()[0][0]
+    if append_only:
+        run_sql_file(con, "recon/refresh_exceptions_latest.sql", params)
+    else:
+        run_sql_file(con, "recon/refresh_exceptions.sql")
 
 
 def _rule_statement(rule: Rule) -> str:
