@@ -57,7 +57,8 @@ POINTS: dict[str, Point] = {
     "staging-file": Point("reconcile.pipeline", "load_landed_file"),
     "feed-status": Point("reconcile.pipeline", "run_sql_file", sql="ops/feed_status_clear.sql"),
     "canonical": Point("reconcile.pipeline", "run_sql_file", sql="canonical/"),
-    "rules": Point("reconcile.rules", "run_sql_file", sql="recon/refresh_exceptions.sql"),
+    # either refresh path (refresh_exceptions.sql or refresh_exceptions_latest.sql)
+    "rules": Point("reconcile.rules", "run_sql_file", sql="recon/refresh_exceptions"),
     "publish": Point("reconcile.publish", "_copy"),
     "publish-renamed": Point("reconcile.publish", "write_data_dictionary", before=True),
 }
