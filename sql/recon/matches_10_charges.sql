@@ -73,7 +73,9 @@ SELECT m.rowid AS row_id, m.*
 FROM recon.charge_match_lines m
 SEMI JOIN charge_line_keys k
   ON k.facility = m.facility AND k.visit_number = m.visit_number
- AND k.cdm_code IS NOT DISTINCT FROM m.cdm_code AND k.service_date = m.service_date;
+ AND k.cdm_code IS NOT DISTINCT FROM m.cdm_code AND k.service_date = m.service_date
+-- the keys are of the decided days: read only those days of the table, not its history
+WHERE m.service_date IN (SELECT day FROM final_for_this_run);
 
 DELETE FROM recon.charge_match_lines
 WHERE rowid IN (
