@@ -12,7 +12,7 @@ WITH cabinet_all AS NOT MATERIALIZED (
 ), admin_all AS NOT MATERIALIZED (
     SELECT * FROM canonical.med_administration_versions WHERE extract_date <= $as_of
 ), active AS (
-    -- a superset of the pairs whose latest activity falls in the window (filtered exactly below)
+    -- a superset of the pairs whose latest activity falls in the window (med_balances keeps exactly those)
     SELECT DISTINCT facility, visit_number, ndc FROM cabinet_all
     WHERE CAST(txn_at AS DATE) >= $window_start
     UNION
